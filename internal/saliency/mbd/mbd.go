@@ -155,6 +155,22 @@ func centreBias(s []float32, w, h int) {
 	}
 }
 
+// CentrePrior is the centre-bias weight map alone, 1 − ‖p − c‖ / ‖corner − c‖
+// scaled to 0..255: saliency predicted from position only, the baseline a
+// method must beat.
+func CentrePrior(w, h int) *imaging.Gray {
+	s := make([]float32, w*h)
+	for i := range s {
+		s[i] = 1
+	}
+	centreBias(s, w, h)
+	g := imaging.NewGray(w, h)
+	for i, v := range s {
+		g.Pix[i] = uint8(v*255 + 0.5)
+	}
+	return g
+}
+
 // enhanceContrast maps s through a sigmoid centred between the mean of the
 // pixels above and below half the maximum, which pushes a bimodal map to
 // its two modes.

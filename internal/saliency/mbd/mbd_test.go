@@ -75,16 +75,7 @@ func TestSaliencyFindsTheObject(t *testing.T) {
 		t.Errorf("mean saliency: object %.3f (want >= 0.8), background %.3f (want <= 0.1)", in, out)
 	}
 	// The centre prior alone (the same weights MB+ multiplies by) is far worse.
-	prior := make([]float32, 200*150)
-	for i := range prior {
-		prior[i] = 1
-	}
-	centreBias(prior, 200, 150)
-	pg := imaging.NewGray(200, 150)
-	for i, v := range prior {
-		pg.Pix[i] = uint8(v*255 + 0.5)
-	}
-	got, base := mae(s, fg), mae(pg, fg)
+	got, base := mae(s, fg), mae(CentrePrior(200, 150), fg)
 	if got > base/10 {
 		t.Errorf("MAE %.3f, centre prior %.3f: want at most a tenth", got, base)
 	}
