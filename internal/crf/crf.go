@@ -287,12 +287,13 @@ func softmaxRows(q, x []float32, c, workers int) {
 			}
 			var s float32
 			for l, v := range row {
-				e := float32(math.Exp(float64(v - m)))
+				e := exp32(v - m)
 				out[l] = e
 				s += e
 			}
+			inv := 1 / s
 			for l := range out {
-				out[l] /= s
+				out[l] *= inv
 			}
 		}
 	})

@@ -247,12 +247,18 @@ func (l *lattice) filter(out, in []float32, vd int) {
 	// Splat: each lattice point gathers its weighted contributors.
 	parallelFor(l.m, l.workers, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
+			// Every lattice point has at least one contributor: the
+			// first assigns, so dst needs no clearing.
 			dst := vals[(p+1)*vd : (p+2)*vd]
-			clear(dst)
-			for e := l.splatStart[p]; e < l.splatStart[p+1]; e++ {
-				w := l.splatW[e]
-				i := int(l.splatPix[e])
-				src := in[i*vd : (i+1)*vd]
+			e0, e1 := l.splatStart[p], l.splatStart[p+1]
+			w, i := l.splatW[e0], int(l.splatPix[e0])
+			src := in[i*vd : (i+1)*vd][:len(dst)] // drops bounds checks below
+			for k, v := range src {
+				dst[k] = w * v
+			}
+			for e := e0 + 1; e < e1; e++ {
+				w, i := l.splatW[e], int(l.splatPix[e])
+				src := in[i*vd : (i+1)*vd][:len(dst)]
 				for k, v := range src {
 					dst[k] += w * v
 				}
@@ -266,10 +272,10 @@ func (l *lattice) filter(out, in []float32, vd int) {
 		parallelFor(l.m, l.workers, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				a, b := int(nb[2*p]), int(nb[2*p+1])
-				old := vals[(p+1)*vd : (p+2)*vd]
-				n1 := vals[a*vd : (a+1)*vd]
-				n2 := vals[b*vd : (b+1)*vd]
 				dst := next[(p+1)*vd : (p+2)*vd]
+				old := vals[(p+1)*vd : (p+2)*vd][:len(dst)]
+				n1 := vals[a*vd : (a+1)*vd][:len(dst)]
+				n2 := vals[b*vd : (b+1)*vd][:len(dst)]
 				for k := range dst {
 					dst[k] = old[k] + 0.5*(n1[k]+n2[k])
 				}
@@ -284,11 +290,14 @@ func (l *lattice) filter(out, in []float32, vd int) {
 	parallelFor(l.n, l.workers, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst := out[i*vd : (i+1)*vd]
-			clear(dst)
-			for r := 0; r < d1; r++ {
-				o := int(l.offset[i*d1+r])
-				w := l.bary[i*d1+r] * l.alpha
-				src := vals[o*vd : (o+1)*vd]
+			o, w := int(l.offset[i*d1]), l.bary[i*d1]*l.alpha
+			src := vals[o*vd : (o+1)*vd][:len(dst)]
+			for k := range dst {
+				dst[k] = w * src[k]
+			}
+			for r := 1; r < d1; r++ {
+				o, w := int(l.offset[i*d1+r]), l.bary[i*d1+r]*l.alpha
+				src := vals[o*vd : (o+1)*vd][:len(dst)]
 				for k := range dst {
 					dst[k] += w * src[k]
 				}
