@@ -55,18 +55,35 @@ func newSaliencyComputeCmd() *cobra.Command {
 	var (
 		ds                 datasetFlags
 		out, cfgPath, mani string
-		resume             bool
+		model, device      string
+		batch              int
+		resume, poolnet    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compute",
-		Short: "Compute saliency maps with MB+ (minimum barrier distance, Zhang et al. ICCV 2015) in Go",
-		Args:  cobra.NoArgs,
+		Short: "Compute saliency maps with MB+ (minimum barrier distance, Zhang et al. ICCV 2015) in Go, or a TorchScript network",
+		Long: "Without --model, computes MB+ maps in pure Go on all cores. With --model, runs a user-exported\n" +
+			"TorchScript saliency network (e.g. a traced PoolNet, with --poolnet for its input normalization);\n" +
+			"other normalizations go in --config under model: {scale, bgr, mean, std, activation, input_size}.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadSaliencyConfig(cfgPath)
 			if err != nil {
 				return err
 			}
-			if cfg.Method == "" {
+			if model != "" {
+				cfg.Method, cfg.Model.Path = saliency.MethodModel, model
+			}
+			if poolnet {
+				cfg.Model = cfg.Model.PoolNet()
+			}
+			if cmd.Flags().Changed("device") {
+				cfg.Model.Device = device
+			}
+			if cmd.Flags().Changed("batch-size") {
+				cfg.Model.BatchSize = batch
+			}
+			if cfg.Method == "" && cfg.Model.Path == "" {
 				cfg.Method = saliency.MethodMBD
 			}
 			if cmd.Flags().Changed("workers") {
@@ -80,6 +97,10 @@ func newSaliencyComputeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML file with the saliency stage config (method, mbd: {...})")
 	cmd.Flags().StringVar(&mani, "manifest", "", "write the list of maps with sizes and SHA-256 as JSON here")
 	cmd.Flags().BoolVar(&resume, "resume", false, "keep maps already in the output directory")
+	cmd.Flags().StringVar(&model, "model", "", "TorchScript saliency network to run instead of MB+")
+	cmd.Flags().StringVar(&device, "device", "auto", "device for --model: auto (GPU when present), cpu, cuda, cuda:N")
+	cmd.Flags().IntVar(&batch, "batch-size", 8, "images per forward for --model")
+	cmd.Flags().BoolVar(&poolnet, "poolnet", false, "PoolNet input normalization for --model (BGR 0..255 minus the Caffe mean, sigmoid out)")
 	return cmd
 }
 

@@ -40,6 +40,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 	switch method {
 	case MethodImport:
 		out, err = importMaps(ctx, cfg, in, progress)
+	case MethodModel:
+		out, err = runModel(ctx, cfg.Model, cfg.Workers, in, progress)
 	case MethodMBD:
 		o := cfg.MBD
 		out, err = computeEach(ctx, cfg.Workers, in, progress, func(img *imaging.RGB) (*imaging.Gray, error) {

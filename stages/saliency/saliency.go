@@ -28,8 +28,9 @@ import (
 
 // Method names where the maps come from.
 const (
-	MethodMBD    = "mbd"    // compute with MB+ in Go
-	MethodImport = "import" // register (or copy) existing maps
+	MethodMBD    = "mbd"         // compute with MB+ in Go
+	MethodImport = "import"      // register (or copy) existing maps
+	MethodModel  = "torchscript" // run a user-exported network
 )
 
 // StageName labels progress reports.
@@ -37,27 +38,34 @@ const StageName = "saliency"
 
 // Config selects and tunes the source of the maps.
 type Config struct {
-	// Method is mbd or import; empty picks import when ImportDir is set,
-	// else mbd.
+	// Method is mbd, import or torchscript; empty picks import when
+	// ImportDir is set, torchscript when Model.Path is set, else mbd.
 	Method    string      `yaml:"method"`
 	ImportDir string      `yaml:"import_dir"` // directory of <id>.png maps to import
 	Copy      bool        `yaml:"copy"`       // import by copying into the output directory
 	Workers   int         `yaml:"workers"`    // images in flight; 0 = all cores
 	MBD       mbd.Options `yaml:"mbd"`
+	Model     ModelConfig `yaml:"model"`
 }
 
 // DefaultConfig computes MB+ maps with the paper's parameters on all cores.
 func DefaultConfig() Config {
-	return Config{MBD: mbd.DefaultOptions()}
+	return Config{MBD: mbd.DefaultOptions(), Model: DefaultModelConfig()}
 }
 
 // method resolves the empty Method and checks that the fields agree.
 func (c Config) method() (string, error) {
 	m := c.Method
 	if m == "" {
-		m = MethodMBD
-		if c.ImportDir != "" {
+		switch {
+		case c.ImportDir != "" && c.Model.Path != "":
+			return "", badinput.New("", "saliency.import_dir", "both import_dir and model.path are set; choose one source")
+		case c.ImportDir != "":
 			m = MethodImport
+		case c.Model.Path != "":
+			m = MethodModel
+		default:
+			m = MethodMBD
 		}
 	}
 	switch m {
@@ -69,8 +77,12 @@ func (c Config) method() (string, error) {
 		if c.ImportDir == "" {
 			return "", badinput.New("", "saliency.import_dir", "method import needs a directory of <id>.png maps")
 		}
+	case MethodModel:
+		if err := c.Model.validate(); err != nil {
+			return "", err
+		}
 	default:
-		return "", badinput.New("", "saliency.method", "unknown method %q (want %s or %s)", m, MethodMBD, MethodImport)
+		return "", badinput.New("", "saliency.method", "unknown method %q (want %s, %s or %s)", m, MethodMBD, MethodImport, MethodModel)
 	}
 	if c.Workers < 0 {
 		return "", badinput.New("", "saliency.workers", "%d, want >= 0 (0 = all cores)", c.Workers)

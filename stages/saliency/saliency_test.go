@@ -57,14 +57,23 @@ type fixture struct {
 	items []data.Item
 }
 
-// newFixture writes n JPEG images and their palette masks.
+// newFixture writes n JPEG images (96+8k)×72 and their palette masks.
 func newFixture(t *testing.T, n int) fixture {
+	t.Helper()
+	sizes := make([][2]int, n)
+	for k := range sizes {
+		sizes[k] = [2]int{96 + 8*k, 72}
+	}
+	return newFixtureSizes(t, sizes)
+}
+
+func newFixtureSizes(t *testing.T, sizes [][2]int) fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := fixture{root: root}
-	for k := range n {
+	for k, sz := range sizes {
 		id := "img" + string(rune('a'+k))
-		w, h := 96+8*k, 72
+		w, h := sz[0], sz[1]
 		img, mask := scene(w, h, uint64(k))
 		it := data.Item{ID: id, ImagePath: filepath.Join(root, "JPEGImages", id+".jpg"), MaskPath: filepath.Join(root, "SegmentationClass", id+".png")}
 		var b bytes.Buffer
