@@ -135,7 +135,26 @@ type Connection struct {
 	// Prefer $L2G_TEMPORAL_API_KEY to writing it in the file.
 	APIKey string `yaml:"api_key"`
 	TLS    TLS    `yaml:"tls"`
+
+	// embedded is the embedded frontend's host:port, filled by Load and
+	// dialed when Address is empty.
+	embedded string
 }
+
+// HostPort is the address clients dial: Address, or the embedded server's
+// frontend when Address is empty.
+func (c Connection) HostPort() string {
+	if c.Address != "" {
+		return c.Address
+	}
+	if c.embedded != "" {
+		return c.embedded
+	}
+	return joinHostPort("127.0.0.1", DefaultFrontendPort)
+}
+
+// Embedded reports whether clients use the embedded server (no address given).
+func (c Connection) Embedded() bool { return c.Address == "" }
 
 // TLS configures the client side of a TLS connection. Setting any file turns
 // TLS on.

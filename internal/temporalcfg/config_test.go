@@ -54,7 +54,7 @@ func TestRepoFileMatchesDefaults(t *testing.T) {
 	if e.Ports != want || !e.UI || e.Retention != 720*time.Hour || e.StateDir != state {
 		t.Errorf("embedded = %+v, want ports %+v, ui on, 720h retention, state dir %s", e, want, state)
 	}
-	if cfg.Connection.Address != "127.0.0.1:7233" || cfg.Connection.Namespace != "default" {
+	if !cfg.Connection.Embedded() || cfg.Connection.HostPort() != "127.0.0.1:7233" || cfg.Connection.Namespace != "default" {
 		t.Errorf("connection = %+v, want the embedded frontend and namespace default", cfg.Connection)
 	}
 }
@@ -106,8 +106,8 @@ connection:
 	}
 	// Ports left out are derived from the file's frontend, and so is the address.
 	p := cfg.Server.Embedded.Ports
-	if p.History != 9001 || p.Matching != 9002 || p.Worker != 9006 || p.HTTP != 9010 || p.UI != 10000 || cfg.Connection.Address != "127.0.0.1:9000" {
-		t.Errorf("derived ports %+v address %q", p, cfg.Connection.Address)
+	if p.History != 9001 || p.Matching != 9002 || p.Worker != 9006 || p.HTTP != 9010 || p.UI != 10000 || cfg.Connection.HostPort() != "127.0.0.1:9000" {
+		t.Errorf("derived ports %+v address %q", p, cfg.Connection.HostPort())
 	}
 
 	e := env(map[string]string{
@@ -121,7 +121,7 @@ connection:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Path != path || cfg.Connection.Namespace != "from-env" || cfg.Connection.Address != "temporal.example:7233" ||
+	if cfg.Path != path || cfg.Connection.Namespace != "from-env" || cfg.Connection.HostPort() != "temporal.example:7233" || cfg.Connection.Embedded() ||
 		cfg.Connection.APIKey != "k" || cfg.Server.Embedded.StateDir != "/env/state" {
 		t.Errorf("env did not override the file: %+v", cfg)
 	}
@@ -273,6 +273,9 @@ func TestClientOptions(t *testing.T) {
 	cert := writeFile(t, dir, "cert.pem", string(certPEM))
 	key := writeFile(t, dir, "key.pem", string(keyPEM))
 
+	if hp := (temporalcfg.Connection{}).HostPort(); hp != "127.0.0.1:7233" {
+		t.Errorf("zero Connection dials %q, want the default embedded frontend", hp)
+	}
 	plain, err := temporalcfg.Connection{Address: "h:1", Namespace: "ns"}.ClientOptions(nil)
 	if err != nil || plain.ConnectionOptions.TLS != nil || plain.Credentials != nil || plain.Logger == nil ||
 		plain.HostPort != "h:1" || plain.Namespace != "ns" {

@@ -20,7 +20,7 @@ func (c Connection) ClientOptions(logger *slog.Logger) (client.Options, error) {
 		logger = slog.Default()
 	}
 	opts := client.Options{
-		HostPort:  c.Address,
+		HostPort:  c.HostPort(),
 		Namespace: c.Namespace,
 		Logger:    sdklog.NewStructuredLogger(logger),
 	}
@@ -71,7 +71,7 @@ func Dial(ctx context.Context, c Connection, logger *slog.Logger) (client.Client
 	cl, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal at %s (namespace %s; is `l2g server` running, or is connection.address right?): %w",
-			c.Address, c.Namespace, err)
+			c.HostPort(), c.Namespace, err)
 	}
 	return cl, nil
 }

@@ -44,10 +44,16 @@ type Overrides struct {
 	TLSServerName string
 }
 
-// AddFlags binds o to the flags every Temporal-facing command accepts.
-func (o *Overrides) AddFlags(fs *pflag.FlagSet) {
+// AddServerFlags binds the flags that matter to the embedded server: the
+// config file and the state directory.
+func (o *Overrides) AddServerFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ConfigPath, "temporal-config", "", "Temporal config file (default $"+EnvConfig+", else ./"+DefaultFile+" if present, else built-in defaults)")
 	fs.StringVar(&o.StateDir, "state-dir", "", "embedded server state directory (default $"+EnvStateDir+" or ~/.local/state/l2g)")
+}
+
+// AddFlags binds o to the flags every command that dials Temporal accepts.
+func (o *Overrides) AddFlags(fs *pflag.FlagSet) {
+	o.AddServerFlags(fs)
 	fs.StringVar(&o.Address, "temporal-address", "", "Temporal frontend host:port (env "+EnvAddress+")")
 	fs.StringVar(&o.Namespace, "temporal-namespace", "", "Temporal namespace (env "+EnvNamespace+")")
 	fs.StringVar(&o.APIKey, "temporal-api-key", "", "Temporal API key; prefer env "+EnvAPIKey+", flags show in ps")
@@ -159,8 +165,8 @@ func (c *Config) apply(o Overrides, env LookupEnv) {
 	}
 }
 
-// resolve fills what depends on the environment: the state directory and
-// the address of the embedded frontend.
+// resolve fills what depends on the environment or on other fields: the
+// state directory, derived ports and the embedded frontend's address.
 func (c *Config) resolve(env LookupEnv) error {
 	e := &c.Server.Embedded
 	e.Ports = e.Ports.WithDefaults()
@@ -169,9 +175,7 @@ func (c *Config) resolve(env LookupEnv) error {
 		return c.fieldErr("server.embedded.state_dir", "%v", err)
 	}
 	e.StateDir = dir
-	if c.Connection.Address == "" {
-		c.Connection.Address = joinHostPort(e.IP, e.Ports.Frontend)
-	}
+	c.Connection.embedded = joinHostPort(e.IP, e.Ports.Frontend)
 	return nil
 }
 

@@ -62,10 +62,12 @@ func (c *Config) validateEmbedded(add addFunc) {
 
 func (c *Config) validateConnection(add addFunc) {
 	conn := c.Connection
-	if host, port, err := net.SplitHostPort(conn.Address); err != nil || host == "" {
-		add("connection.address", "%q is not host:port", conn.Address)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		add("connection.address", "%q has no valid port", conn.Address)
+	if conn.Address != "" {
+		if host, port, err := net.SplitHostPort(conn.Address); err != nil || host == "" {
+			add("connection.address", "%q is not host:port (leave it empty for the embedded server)", conn.Address)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			add("connection.address", "%q has no valid port", conn.Address)
+		}
 	}
 	if conn.Namespace == "" {
 		add("connection.namespace", "is empty (the embedded server registers \"default\")")
