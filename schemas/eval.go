@@ -3,7 +3,8 @@ package schemas
 import "github.com/apache/arrow-go/v18/arrow"
 
 // Evaluation results: one row per scored prediction set (one per background
-// threshold of a CAM sweep, one for a set of label masks).
+// threshold of a CAM sweep, one per pseudo-label rule, one for a set of
+// label masks).
 const (
 	EvalName    = "l2g.eval"
 	EvalVersion = 1
@@ -13,6 +14,7 @@ const (
 const (
 	ColSource       = "source"
 	ColKind         = "kind"
+	ColVariant      = "variant"
 	ColThreshold    = "threshold"
 	ColImages       = "images"
 	ColPixels       = "pixels"
@@ -36,8 +38,9 @@ const (
 // undefined ratio (0/0) is null. confusion is the (C+1)×(C+1) matrix
 // row-major, rows = ground truth, columns = prediction.
 //
-//	source, kind                 string ("cams" or "labels")
-//	threshold                    float64, null for label masks
+//	source, kind                 string (kind "cams", "labels" or "variant")
+//	variant                      string: name of a pseudo-label rule, "" otherwise
+//	threshold                    float64: background threshold, null for label masks
 //	images, pixels, unlabeled    int64 (pixels scored; valid GT pixels predicted 255)
 //	pixel_acc, mean_class_acc,
 //	miou_cam, miou_seg, fwiou,
@@ -51,6 +54,7 @@ func EvalFields() []arrow.Field {
 	return []arrow.Field{
 		{Name: ColSource, Type: arrow.BinaryTypes.String},
 		{Name: ColKind, Type: arrow.BinaryTypes.String},
+		{Name: ColVariant, Type: arrow.BinaryTypes.String},
 		{Name: ColThreshold, Type: f64, Nullable: true},
 		{Name: ColImages, Type: i64},
 		{Name: ColPixels, Type: i64},
