@@ -81,6 +81,9 @@ func resnet38Counts(w, c int64) (params, buffers int64) {
 }
 
 func TestResNet38FullWidth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-width network: 105M/44M parameters to allocate")
+	}
 	m := mustClassifier(t, nn.ArchResNet38, 20)
 	st := m.Store()
 	wantP, wantB := resnet38Counts(64, 20)

@@ -47,6 +47,9 @@ func deeplabCounts(w int64, blocks [4]int64, k int64) (params, buffers int64) {
 }
 
 func TestDeepLabV2ResNet101FullWidth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-width network: 105M/44M parameters to allocate")
+	}
 	m := mustSegmenter(t, nn.ArchDeepLabV2ResNet101, 21)
 	st := m.Store()
 	wantP, wantB := deeplabCounts(64, [4]int64{3, 4, 23, 3}, 21)
