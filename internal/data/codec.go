@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/l2g/l2g/internal/badinput"
 	"github.com/l2g/l2g/internal/imaging"
@@ -208,30 +209,62 @@ func copy4to3(dst, src []uint8, stride, w, h int) {
 	}
 }
 
-// EncodeIndexPNG writes m (class indices, 255 = ignore) as an 8-bit palette
-// PNG with the VOC colormap, the format of VOC SegmentationClass files.
-func EncodeIndexPNG(w io.Writer, m *imaging.Gray) error {
+// PNGEncoder writes index and gray PNGs, reusing its compression buffers
+// (about 1 MB per call otherwise) across calls; it is safe for concurrent
+// use. The zero value is not usable; call NewPNGEncoder.
+type PNGEncoder struct {
+	enc png.Encoder
+}
+
+// pngBufferPool adapts sync.Pool to png.EncoderBufferPool.
+type pngBufferPool struct{ p sync.Pool }
+
+func (b *pngBufferPool) Get() *png.EncoderBuffer {
+	v, _ := b.p.Get().(*png.EncoderBuffer)
+	return v
+}
+
+func (b *pngBufferPool) Put(e *png.EncoderBuffer) { b.p.Put(e) }
+
+// NewPNGEncoder returns an encoder with default compression.
+func NewPNGEncoder() *PNGEncoder {
+	return &PNGEncoder{enc: png.Encoder{BufferPool: &pngBufferPool{}}}
+}
+
+// Index writes m (class indices, 255 = ignore) as an 8-bit palette PNG with
+// the VOC colormap, the format of VOC SegmentationClass files.
+func (e *PNGEncoder) Index(w io.Writer, m *imaging.Gray) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("encode index PNG: %w", err)
 	}
 	img := &image.Paletted{Pix: m.Pix, Stride: m.W, Rect: image.Rect(0, 0, m.W, m.H), Palette: vocPalette}
-	if err := png.Encode(w, img); err != nil {
+	if err := e.enc.Encode(w, img); err != nil {
 		return fmt.Errorf("encode index PNG: %w", err)
 	}
 	return nil
 }
 
-// EncodeGrayPNG writes m as an 8-bit gray PNG (saliency maps, CAM images,
-// gray label masks).
-func EncodeGrayPNG(w io.Writer, m *imaging.Gray) error {
+// Gray writes m as an 8-bit gray PNG (saliency maps, CAM images, gray
+// label masks).
+func (e *PNGEncoder) Gray(w io.Writer, m *imaging.Gray) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("encode gray PNG: %w", err)
 	}
 	img := &image.Gray{Pix: m.Pix, Stride: m.W, Rect: image.Rect(0, 0, m.W, m.H)}
-	if err := png.Encode(w, img); err != nil {
+	if err := e.enc.Encode(w, img); err != nil {
 		return fmt.Errorf("encode gray PNG: %w", err)
 	}
 	return nil
+}
+
+// EncodeIndexPNG writes m as a VOC palette PNG; see PNGEncoder.Index.
+func EncodeIndexPNG(w io.Writer, m *imaging.Gray) error {
+	return NewPNGEncoder().Index(w, m)
+}
+
+// EncodeGrayPNG writes m as an 8-bit gray PNG; see PNGEncoder.Gray.
+func EncodeGrayPNG(w io.Writer, m *imaging.Gray) error {
+	return NewPNGEncoder().Gray(w, m)
 }
 
 // EncodeJPEG writes img as a baseline JPEG (4:2:0 chroma, as the standard
