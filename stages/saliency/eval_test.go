@@ -65,7 +65,7 @@ func TestEvaluateReportsMissingMaps(t *testing.T) {
 				g.Pix[i] = 255
 			}
 		}
-		if _, err := writeMap(filepath.Join(perfect, it.ID+".png"), it.ID, g); err != nil {
+		if _, err := writeMap(data.NewPNGEncoder(), filepath.Join(perfect, it.ID+".png"), it.ID, g); err != nil {
 			t.Fatal(err)
 		}
 	}

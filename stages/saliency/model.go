@@ -160,6 +160,7 @@ func runModel(ctx context.Context, mc ModelConfig, workers int, in Inputs, progr
 	defer p.Close()
 
 	w := newWriter(workers)
+	enc := data.NewPNGEncoder()
 	maps := make([]Map, len(in.Items))
 	var errs badinput.List
 	start := time.Now()
@@ -185,7 +186,7 @@ func runModel(ctx context.Context, mc ModelConfig, workers int, in Inputs, progr
 			idx := batch[k].idx
 			id := in.Items[idx].ID
 			w.write(func() error {
-				m, err := writeMap(mapPath(dir, id), id, g)
+				m, err := writeMap(enc, mapPath(dir, id), id, g)
 				maps[idx] = m // each goroutine writes its own element
 				return err
 			})

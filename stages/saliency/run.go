@@ -127,6 +127,7 @@ func computeEach(ctx context.Context, workers int, in Inputs, progress stages.Pr
 	if err != nil {
 		return Outputs{}, fmt.Errorf("output directory: %w", err)
 	}
+	enc := data.NewPNGEncoder()
 	maps, err := forEach(ctx, workers, in.Items, progress, "computing saliency", func(_ context.Context, _ int, it data.Item) (result, error) {
 		path := mapPath(dir, it.ID)
 		if in.Resume {
@@ -142,7 +143,7 @@ func computeEach(ctx context.Context, workers int, in Inputs, progress stages.Pr
 		if err != nil {
 			return result{}, fmt.Errorf("%s: %w", it.ImagePath, err)
 		}
-		m, err := writeMap(path, it.ID, s)
+		m, err := writeMap(enc, path, it.ID, s)
 		return result{m: m}, err
 	})
 	if err != nil {
@@ -152,9 +153,9 @@ func computeEach(ctx context.Context, workers int, in Inputs, progress stages.Pr
 }
 
 // writeMap encodes s as an 8-bit gray PNG at path, atomically.
-func writeMap(path, id string, s *imaging.Gray) (Map, error) {
+func writeMap(enc *data.PNGEncoder, path, id string, s *imaging.Gray) (Map, error) {
 	var buf bytes.Buffer
-	if err := data.EncodeGrayPNG(&buf, s); err != nil {
+	if err := enc.Gray(&buf, s); err != nil {
 		return Map{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := artifacts.WriteFile(path, buf.Bytes()); err != nil {

@@ -79,7 +79,10 @@ func Saliency(img *imaging.RGB, o Options) (*imaging.Gray, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("mbd options: %w", err)
 	}
-	small := fitMaxDim(img, o.MaxDim)
+	small, err := fitMaxDim(img, o.MaxDim)
+	if err != nil {
+		return nil, fmt.Errorf("mbd: %w", err)
+	}
 	w, h := small.W, small.H
 	lab := toLab(small)
 	if o.MedianSize > 1 {
@@ -103,7 +106,10 @@ func Saliency(img *imaging.RGB, o Options) (*imaging.Gray, error) {
 		}
 	}
 	postProcess(s, w, h, o)
-	full := resizeBilinear(s, w, h, img.W, img.H)
+	full, err := resizeMap(s, w, h, img.W, img.H)
+	if err != nil {
+		return nil, fmt.Errorf("mbd: %w", err)
+	}
 	normalize(full)
 	out := imaging.NewGray(img.W, img.H)
 	for i, v := range full {

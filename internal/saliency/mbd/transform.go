@@ -50,11 +50,13 @@ func scan(ch []uint8, u, l, d []int32, w, h, dir, n1, n2 int) {
 			i := y*w + x
 			v := int32(ch[i])
 			di := d[i]
-			for _, j := range [2]int{i + n1, i + n2} {
-				uj, lj := max(u[j], v), min(l[j], v)
-				if b := uj - lj; b < di {
-					di, u[i], l[i] = b, uj, lj
-				}
+			j := i + n1
+			if uj, lj := max(u[j], v), min(l[j], v); uj-lj < di {
+				di, u[i], l[i] = uj-lj, uj, lj
+			}
+			j = i + n2
+			if uj, lj := max(u[j], v), min(l[j], v); uj-lj < di {
+				di, u[i], l[i] = uj-lj, uj, lj
 			}
 			d[i] = di
 		}
