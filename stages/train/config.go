@@ -302,7 +302,11 @@ func (c Config) viewAndLocal(path string) error {
 		return badinput.Wrap(path, section, err)
 	}
 	v := c.View
-	norm := augment.Norm{Mean: v.Mean, Std: v.Std}
+	for ch := range 3 {
+		if !(v.Std[ch] > 0) || !finite(float64(v.Std[ch])) || !finite(float64(v.Mean[ch])) {
+			return badinput.New(path, fmt.Sprintf("view.std[%d]", ch), "mean %v / std %v: std must be finite and > 0", v.Mean[ch], v.Std[ch])
+		}
+	}
 	switch v.Kind {
 	case "voc":
 		if err := c.vocView().Validate(); err != nil {
@@ -314,11 +318,6 @@ func (c Config) viewAndLocal(path string) error {
 		}
 	default:
 		return badinput.New(path, "view.kind", "unknown view %q (want voc or coco)", v.Kind)
-	}
-	for ch := range 3 {
-		if !(norm.Std[ch] > 0) || !finite(float64(norm.Std[ch])) || !finite(float64(norm.Mean[ch])) {
-			return badinput.New(path, fmt.Sprintf("view.std[%d]", ch), "mean %v / std %v: std must be finite and > 0", norm.Mean[ch], norm.Std[ch])
-		}
 	}
 	if !c.Mode.usesCrops() {
 		return nil

@@ -315,3 +315,97 @@ func TestTransferLossHandComputed(t *testing.T) {
 		t.Fatalf("transfer loss %.15g, want %.15g", got, want)
 	}
 }
+
+// softMargin is −[y·log σ(z) + (1−y)·log(1−σ(z))] averaged, by hand.
+func softMargin(z, y []float64) float64 {
+	var sum float64
+	for i := range z {
+		sum += y[i]*math.Log1p(math.Exp(-z[i])) + (1-y[i])*math.Log1p(math.Exp(z[i]))
+	}
+	return sum / float64(len(z))
+}
+
+// TestStepLossesHandComputed evaluates every loss term of every mode on
+// crafted net outputs and compares with values computed here step by step:
+// the local target written out by hand, RoIAlign by the torchvision
+// formula, softmax, MSE and the soft margin by their definitions.
+func TestStepLossesHandComputed(t *testing.T) {
+	s := torch.NewScope()
+	defer s.Close()
+	fl, _, sal := crafted(s)
+	// One 24-px view, crops of 16 px at (0,0) and (8,8); stride 8 gives a
+	// 3×3 global map and 2×2 local maps. The image shows class 0 only.
+	rois := []ROI{{Box: augment.Box{X2: 16, Y2: 16}}, {Box: augment.Box{X1: 8, Y1: 8, X2: 24, Y2: 24}}}
+	r := rand.New(rand.NewPCG(3, 4))
+	fgv := randSlice(r, 27)
+	zgv, zlv := []float64{0.7, -1.2}, []float64{2, -0.5, 0.1, 0.3}
+	y, yRep := []float64{1, 0}, []float64{1, 0, 1, 0}
+	o := outputs{
+		fg: s.FromFloat64(fgv, 1, 3, 3, 3), zg: s.FromFloat64(zgv, 1, 2),
+		fl: fl, zl: s.FromFloat64(zlv, 2, 2),
+	}
+	b := &batch{labels: s.FromFloat64(y, 1, 2), labelsRep: s.FromFloat64(yRep, 2, 2), sal: sal, rois: rois}
+
+	// Target, threshold 0.6, class 1 absent from both crops (see crafted):
+	// crop 0 winners (0,0) c0 1, (0,1) bg 1/3, (1,0) bg 1, (1,1) c0 .25;
+	// crop 1 as in TestLocalTargetHandComputed. S = .9 .8 .3 .7 / .2 .4 .6 .5.
+	target := []float64{
+		0.9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.7, 0,
+		0, 0.4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.5,
+	}
+	aligned, _ := roiAlignRef(fgv, 1, 3, 3, 3, rois, 2, 2, 1.0/8, make([]float64, 24))
+	var sq float64
+	for crop := range 2 {
+		for p := range 4 {
+			var z [3]float64
+			var den float64
+			for k := range 3 {
+				z[k] = math.Exp(aligned[(crop*3+k)*4+p])
+				den += z[k]
+			}
+			for k := range 3 {
+				d := z[k]/den - target[(crop*3+k)*4+p]
+				sq += d * d
+			}
+		}
+	}
+	wantKD := 30 * sq / 24
+	wantClsL, wantClsG := softMargin(zlv, yRep), softMargin(zgv, y)
+
+	check := func(name string, got *torch.Tensor, want float64) {
+		t.Helper()
+		v, err := got.Item()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// 1e-7: the target's max division carries +1e-8.
+		if math.Abs(v-want) > 1e-7 {
+			t.Errorf("%s = %.12g, want %.12g", name, v, want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Loss = LossConfig{KDWeight: 30, BgThreshold: 0.6, BgTarget: BgMask}
+	terms, total := cfg.stepLosses(s, o, b, 8)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	check("kd", terms[LossKD], wantKD)
+	check("cls_local", terms[LossClsLocal], wantClsL)
+	check("cls_global", terms[LossClsGlobal], wantClsG)
+	check("total", total, wantKD+wantClsL)
+
+	cfg.Loss.GlobalCls = true
+	_, total = cfg.stepLosses(s, o, b, 8)
+	check("total with the global classification loss", total, wantKD+wantClsL+wantClsG)
+
+	cfg.Mode = ModeCAM
+	terms, total = cfg.stepLosses(s, o, b, 8)
+	check("cam cls", terms[LossCls], wantClsG)
+	check("cam total", total, wantClsG)
+	cfg.Mode = ModeLocal
+	_, total = cfg.stepLosses(s, o, b, 8)
+	check("local total", total, wantClsL)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,139 @@ func TestRunRejectsBadInputs(t *testing.T) {
 				t.Fatalf("got %v, want bad input in field %q", err, tc.field)
 			}
 		})
+	}
+}
+
+// TestLossFalls trains the small net in mode l2g-shape for 30 epochs (90
+// iterations) on the tiny synthetic set: the mean total loss of the last
+// epoch must be below that of the first, and so must the transfer and the
+// local classification losses.
+func TestLossFalls(t *testing.T) {
+	cfg := tinyConfig(ModeL2GShape)
+	cfg.Epochs = 30
+	cfg.CheckpointEvery = 0
+	cfg.KeepCheckpoints = 1
+	out, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readLog(out.Log, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 90 {
+		t.Fatalf("%d log records, want 90", len(recs))
+	}
+	mean := func(rs []LogRecord, k string) float64 {
+		var s float64
+		for _, r := range rs {
+			s += r.Losses[k]
+		}
+		return s / float64(len(rs))
+	}
+	// The local loss has a floor well above 0: a 16-px crop of a 32-px
+	// image often misses objects its label names.
+	for _, k := range []string{LossTotal, LossKD, LossClsLocal} {
+		first, last := mean(recs[:3], k), mean(recs[87:], k)
+		t.Logf("%s: first epoch %.4f, last epoch %.4f", k, first, last)
+		if !(last < 0.92*first) {
+			t.Errorf("%s did not fall: first epoch %.4f, last epoch %.4f", k, first, last)
+		}
+	}
+	if got := out.FinalLosses[LossTotal]; math.Abs(got-mean(recs, LossTotal)) > 1e-9 {
+		t.Errorf("final total loss %v, want the mean of all 90 records %v", got, mean(recs, LossTotal))
+	}
+	ckpts, _ := filepath.Glob(filepath.Join(filepath.Dir(out.Log), CheckpointDir, "iter_*.safetensors"))
+	if len(ckpts) != 1 || filepath.Base(ckpts[0]) != "iter_00000090.safetensors" {
+		t.Errorf("keep_checkpoints 1 left %v", ckpts)
+	}
+}
+
+// TestModes runs two iterations of every mode and checks what each trains
+// and writes.
+func TestModes(t *testing.T) {
+	cases := []struct {
+		mode   Mode
+		shared bool
+		losses []string
+		local  bool
+	}{
+		{ModeCAM, false, []string{LossCls, LossTotal}, false},
+		{ModeLocal, false, []string{LossCls, LossTotal}, false},
+		{ModeL2G, false, []string{LossKD, LossClsLocal, LossClsGlobal, LossTotal}, true},
+		{ModeL2G, true, []string{LossKD, LossClsLocal, LossClsGlobal, LossTotal}, false},
+		{ModeL2GShape, false, []string{LossKD, LossClsLocal, LossClsGlobal, LossTotal}, true},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s shared=%v", tc.mode, tc.shared), func(t *testing.T) {
+			cfg := tinyConfig(tc.mode)
+			cfg.SharedBackbone = tc.shared
+			cfg.MaxIterations = 2
+			var reports []stages.Progress
+			out, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir()}, func(p stages.Progress) {
+				reports = append(reports, p)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (out.LocalCheckpoint != "") != tc.local {
+				t.Errorf("local checkpoint %q, want one: %v", out.LocalCheckpoint, tc.local)
+			}
+			if len(out.FinalLosses) != len(tc.losses) {
+				t.Errorf("losses %v, want %v", out.FinalLosses, tc.losses)
+			}
+			for _, k := range tc.losses {
+				if v, ok := out.FinalLosses[k]; !ok || !(v > 0) {
+					t.Errorf("loss %s = %v (present %v), want > 0", k, v, ok)
+				}
+			}
+			if len(reports) != 2 {
+				t.Fatalf("%d progress reports, want 2", len(reports))
+			}
+			last := reports[1]
+			if last.Iteration != 2 || last.Total != 2 || last.LR <= 0 || last.ItemsPerS <= 0 || last.ETASeconds != 0 ||
+				last.Checkpoint == "" || last.Stage != StageName || len(last.Losses) != len(tc.losses) {
+				t.Errorf("last report %+v", last)
+			}
+			if reports[0].ETASeconds <= 0 {
+				t.Errorf("first report has ETA %v, want > 0", reports[0].ETASeconds)
+			}
+			st, meta := readTensors(t, out.Checkpoint)
+			if meta[MetaArch] != "small" || meta[MetaNumClasses] != "3" || meta[MetaNet] != "global" {
+				t.Errorf("global weights metadata %v", meta)
+			}
+			if _, ok := st["fc8.weight"]; !ok {
+				t.Errorf("global weights lack fc8.weight: state_dict names expected")
+			}
+		})
+	}
+}
+
+// TestResumeRejectsAnotherConfig resumes a checkpoint under a config that
+// changes the run (λ) and under one that only changes the thread count.
+func TestResumeRejectsAnotherConfig(t *testing.T) {
+	cfg := tinyConfig(ModeL2G)
+	cfg.MaxIterations = 2
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: dir}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := checkpointName(filepath.Join(dir, CheckpointDir), 2)
+	other := cfg
+	other.Loss.KDWeight = 3
+	_, err := Run(context.Background(), other, Inputs{DataRoot: synthDir, OutDir: dir, ResumeFrom: ckpt}, nil)
+	var be *badinput.Error
+	if !errors.As(err, &be) || be.Path != ckpt || be.Field != "config.loss.kd_weight" {
+		t.Fatalf("resume with another λ: %v, want bad input naming config.loss.kd_weight", err)
+	}
+	same := cfg
+	same.Threads, same.Workers, same.MaxIterations = 2, 1, 3
+	out, err := Run(context.Background(), same, Inputs{DataRoot: synthDir, OutDir: dir, ResumeFrom: ckpt}, nil)
+	if err == nil || !strings.Contains(err.Error(), "max_iterations") {
+		t.Fatalf("resume with another max_iterations: %v, %+v; want it named", err, out)
+	}
+	same.MaxIterations = 2
+	if _, err := Run(context.Background(), same, Inputs{DataRoot: synthDir, OutDir: dir, ResumeFrom: ckpt}, nil); err != nil {
+		t.Fatalf("resume with other threads and workers: %v", err)
 	}
 }
