@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newSaliencyCmd(),
 		newVersionCmd(),
+		newTrainCmd(),
 	)
 	return root
 }
