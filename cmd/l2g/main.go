@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 	}
 	// One constructor per command, each in its own file.
 	root.AddCommand(
+		newDatasetCmd(),
 		newSaliencyCmd(),
 		newVersionCmd(),
 		newTrainCmd(),

@@ -182,7 +182,9 @@ func Generate(ctx context.Context, out string, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	// A dataset without synth.json is incomplete.
-	if err := os.Remove(filepath.Join(out, MetaFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err = os.Remove(filepath.Join(out, MetaFile))
+	rerun := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Summary{}, fmt.Errorf("synth: %w", err)
 	}
 	r := newRenderer(*o.Geometry, o.Width, o.Height, o.Classes)
@@ -263,8 +265,9 @@ feed:
 
 	lists := listFiles(o, labels)
 	for _, name := range []string{"val_cls.txt", "val.txt"} {
-		if _, ok := lists[name]; !ok {
-			// No validation split: drop the lists of an earlier run.
+		if _, ok := lists[name]; !ok && rerun {
+			// No validation split: drop the lists of an earlier synth run
+			// (only then: out might be someone's real dataset).
 			if err := os.Remove(filepath.Join(out, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return Summary{}, fmt.Errorf("synth: %w", err)
 			}
