@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/l2g/l2g/internal/badinput"
 	"github.com/l2g/l2g/internal/pqio"
@@ -17,14 +15,11 @@ import (
 // row group (schemas.RowGroupRows images). Nothing appears at the path
 // until Close succeeds.
 type Writer struct {
-	pw     *pqio.Writer
-	meta   schemas.CAMMeta
-	schema *arrow.Schema
-	b      *array.RecordBuilder
-	rows   int
-	bytes  int                 // cam bytes buffered in the current row group
-	seen   map[string]struct{} // ids written, to reject duplicates
-	buf    []byte
+	pw   *pqio.Writer
+	meta schemas.CAMMeta
+	b    *pqio.Batch
+	seen map[string]struct{} // ids written, to reject duplicates
+	buf  []byte
 }
 
 // Create starts a CAM dataset at path.
@@ -37,8 +32,7 @@ func Create(path string, meta schemas.CAMMeta) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{pw: pw, meta: meta, schema: s, b: array.NewRecordBuilder(memory.DefaultAllocator, s),
-		seen: map[string]struct{}{}}, nil
+	return &Writer{pw: pw, meta: meta, b: pqio.NewBatch(s, schemas.ColCAM), seen: map[string]struct{}{}}, nil
 }
 
 // Meta is the file's metadata.
@@ -131,13 +125,12 @@ func (w *Writer) add(id, split string, h, wd int, classIDs []int, data []byte) e
 	}
 	// Binary columns have 32-bit offsets: start a new row group early
 	// rather than overflow them.
-	if w.rows > 0 && w.bytes+len(data) > pqio.MaxGroupBytes {
-		if err := w.flush(); err != nil {
+	if w.b.Rows() > 0 && w.b.BlobBytes()+len(data) > pqio.MaxGroupBytes {
+		if err := w.b.Flush(w.pw); err != nil {
 			return err
 		}
 	}
 	w.seen[id] = struct{}{}
-	w.bytes += len(data)
 	w.b.Field(0).(*array.StringBuilder).Append(id)
 	w.b.Field(1).(*array.StringBuilder).Append(split)
 	w.b.Field(2).(*array.Int32Builder).Append(int32(h))
@@ -148,29 +141,18 @@ func (w *Writer) add(id, split string, h, wd int, classIDs []int, data []byte) e
 	for _, k := range classIDs {
 		vb.Append(int32(k))
 	}
-	w.b.Field(5).(*array.BinaryBuilder).Append(data) // copies data
-	w.rows++
-	if w.rows == schemas.RowGroupRows {
-		return w.flush()
+	w.b.AppendBlob(data) // copies data
+	if w.b.Rows() == schemas.RowGroupRows {
+		return w.b.Flush(w.pw)
 	}
 	return nil
-}
-
-func (w *Writer) flush() error {
-	if w.rows == 0 {
-		return nil
-	}
-	rec := w.b.NewRecordBatch()
-	defer rec.Release()
-	w.rows, w.bytes = 0, 0
-	return w.pw.Write(rec)
 }
 
 // Close writes the last row group and the footer and commits the file.
 // After an error nothing is left at the path.
 func (w *Writer) Close() error {
 	defer w.b.Release()
-	if err := w.flush(); err != nil {
+	if err := w.b.Flush(w.pw); err != nil {
 		w.pw.Abort()
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/l2g/l2g/internal/badinput"
 	"github.com/l2g/l2g/internal/pqio"
@@ -14,12 +13,10 @@ import (
 // Writer streams pseudo-labels into a Parquet file; memory holds at most one
 // row group. Nothing appears at the path until Close succeeds.
 type Writer struct {
-	pw    *pqio.Writer
-	meta  schemas.PseudoLabelMeta
-	b     *array.RecordBuilder
-	rows  int
-	bytes int
-	seen  map[string]struct{}
+	pw   *pqio.Writer
+	meta schemas.PseudoLabelMeta
+	b    *pqio.Batch
+	seen map[string]struct{}
 }
 
 // Create starts a pseudo-label dataset at path.
@@ -32,7 +29,7 @@ func Create(path string, meta schemas.PseudoLabelMeta) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{pw: pw, meta: meta, b: array.NewRecordBuilder(memory.DefaultAllocator, s), seen: map[string]struct{}{}}, nil
+	return &Writer{pw: pw, meta: meta, b: pqio.NewBatch(s, schemas.ColMask), seen: map[string]struct{}{}}, nil
 }
 
 // Append validates r, derives its class ids and fractions from the mask,
@@ -60,18 +57,17 @@ func (w *Writer) Append(r Record) error {
 		return w.bad(schemas.ColMask, "image %q: pixel (x=%d, y=%d) has class id %d, want 0..%d or %d",
 			r.ID, bad%r.W, bad/r.W, r.Mask[bad], w.meta.NumLabels()-1, schemas.IgnoreLabel)
 	}
-	if w.rows > 0 && w.bytes+len(r.Mask) > pqio.MaxGroupBytes {
-		if err := w.flush(); err != nil {
+	if w.b.Rows() > 0 && w.b.BlobBytes()+len(r.Mask) > pqio.MaxGroupBytes {
+		if err := w.b.Flush(w.pw); err != nil {
 			return err
 		}
 	}
 	w.seen[r.ID] = struct{}{}
-	w.bytes += len(r.Mask)
 	w.b.Field(0).(*array.StringBuilder).Append(r.ID)
 	w.b.Field(1).(*array.StringBuilder).Append(r.Split)
 	w.b.Field(2).(*array.Int32Builder).Append(int32(r.H))
 	w.b.Field(3).(*array.Int32Builder).Append(int32(r.W))
-	w.b.Field(4).(*array.BinaryBuilder).Append(r.Mask)
+	w.b.AppendBlob(r.Mask)
 	lb := w.b.Field(5).(*array.ListBuilder)
 	lb.Append(true)
 	for _, k := range ids {
@@ -84,28 +80,17 @@ func (w *Writer) Append(r Record) error {
 	w.b.Field(8).(*array.Float64Builder).Append(r.BgThreshold)
 	w.b.Field(9).(*array.StringBuilder).Append(r.SourceRunID)
 	w.b.Field(10).(*array.StringBuilder).Append(r.ConfigHash)
-	w.rows++
-	if w.rows == schemas.RowGroupRows {
-		return w.flush()
+	if w.b.Rows() == schemas.RowGroupRows {
+		return w.b.Flush(w.pw)
 	}
 	return nil
-}
-
-func (w *Writer) flush() error {
-	if w.rows == 0 {
-		return nil
-	}
-	rec := w.b.NewRecordBatch()
-	defer rec.Release()
-	w.rows, w.bytes = 0, 0
-	return w.pw.Write(rec)
 }
 
 // Close writes the last row group and the footer and commits the file.
 // After an error nothing is left at the path.
 func (w *Writer) Close() error {
 	defer w.b.Release()
-	if err := w.flush(); err != nil {
+	if err := w.b.Flush(w.pw); err != nil {
 		w.pw.Abort()
 		return err
 	}

@@ -105,7 +105,7 @@ func Open(path string) (*Reader, error) {
 		return nil, badinput.New(path, "", "not a readable Parquet file: %w", err)
 	}
 	// BatchSize covers a whole row group so a column arrives in one chunk.
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 20, PreAllocBinaryData: true}, memory.DefaultAllocator)
 	if err != nil {
 		f.Close()
 		return nil, badinput.New(path, "", "read Parquet schema: %w", err)
@@ -198,4 +198,86 @@ func SchemaError(path string, err error) error {
 		return badinput.New(path, se.Field, "%s", se.Msg)
 	}
 	return badinput.Wrap(path, "", err)
+}
+
+// Batch accumulates one row group: Arrow builders for the ordinary columns
+// and one reusable buffer for the blob column (the image bytes), which an
+// Arrow builder would regrow and zero again for every row group.
+type Batch struct {
+	schema   *arrow.Schema
+	blob     int // index of the blob column
+	builders []array.Builder
+	data     []byte
+	offsets  []int32
+}
+
+// NewBatch starts a batch for schema whose binary column blobCol is
+// filled with AppendBlob; every other field through Field.
+func NewBatch(schema *arrow.Schema, blobCol string) *Batch {
+	idx := schema.FieldIndices(blobCol)
+	if len(idx) != 1 || schema.Field(idx[0]).Type.ID() != arrow.BINARY {
+		panic("pqio.NewBatch: " + blobCol + " is not one binary column of the schema")
+	}
+	b := &Batch{schema: schema, blob: idx[0], builders: make([]array.Builder, schema.NumFields()), offsets: []int32{0}}
+	for i, f := range schema.Fields() {
+		if i != b.blob {
+			b.builders[i] = array.NewBuilder(memory.DefaultAllocator, f.Type)
+		}
+	}
+	return b
+}
+
+// Field is the builder of column i (not the blob column).
+func (b *Batch) Field(i int) array.Builder { return b.builders[i] }
+
+// AppendBlob appends one value of the blob column (copied).
+func (b *Batch) AppendBlob(p []byte) {
+	if b.data == nil {
+		// Images of a dataset have similar sizes: reserve a row group's
+		// worth once instead of doubling the buffer up to it.
+		b.data = make([]byte, 0, min(len(p)*schemas.RowGroupRows, MaxGroupBytes))
+	}
+	b.data = append(b.data, p...)
+	b.offsets = append(b.offsets, int32(len(b.data)))
+}
+
+// Rows is the number of blob values appended since the last Flush.
+func (b *Batch) Rows() int { return len(b.offsets) - 1 }
+
+// BlobBytes is the size of the blob values since the last Flush.
+func (b *Batch) BlobBytes() int { return len(b.data) }
+
+// Flush writes the rows as one row group and starts the next.
+func (b *Batch) Flush(w *Writer) error {
+	n := b.Rows()
+	if n == 0 {
+		return nil
+	}
+	cols := make([]arrow.Array, len(b.builders))
+	for i, bl := range b.builders {
+		if bl != nil {
+			cols[i] = bl.NewArray()
+		}
+	}
+	blobData := array.NewData(arrow.BinaryTypes.Binary, n,
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(b.offsets)), memory.NewBufferBytes(b.data)}, nil, 0, 0)
+	cols[b.blob] = array.NewBinaryData(blobData)
+	blobData.Release()
+	rec := array.NewRecordBatch(b.schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	err := w.Write(rec) // encodes synchronously: the buffers are free after
+	rec.Release()
+	b.data, b.offsets = b.data[:0], b.offsets[:1]
+	return err
+}
+
+// Release frees the builders.
+func (b *Batch) Release() {
+	for _, bl := range b.builders {
+		if bl != nil {
+			bl.Release()
+		}
+	}
 }
