@@ -30,7 +30,7 @@ func Create(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &File{f: f, w: bufio.NewWriterSize(f, 1<<20), final: path}, nil
+	return &File{f: f, w: bufio.NewWriterSize(f, 64<<10), final: path}, nil
 }
 
 // Write implements io.Writer (buffered).
@@ -76,12 +76,18 @@ func (a *File) Abort() {
 	os.Remove(a.f.Name())
 }
 
-// WriteFile writes data to path atomically.
+// WriteFile writes data to path atomically. The bytes go straight to the
+// file: a buffer would only add a copy (and small files are the common case).
 func WriteFile(path string, data []byte) error {
-	return WriteWith(path, func(w io.Writer) error {
-		_, err := w.Write(data)
+	f, err := Create(path)
+	if err != nil {
 		return err
-	})
+	}
+	defer f.Abort()
+	if _, err := f.f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
 }
 
 // WriteWith streams the output of fn to path atomically; if fn fails nothing
