@@ -53,6 +53,13 @@ func DefaultConfig() Config {
 	return Config{MBD: mbd.DefaultOptions(), Model: DefaultModelConfig()}
 }
 
+// Validate checks the method and its settings; errors are *badinput.Error
+// naming the field (saliency.method, saliency.mbd, …).
+func (c Config) Validate() error {
+	_, err := c.method()
+	return err
+}
+
 // method resolves the empty Method and checks that the fields agree.
 func (c Config) method() (string, error) {
 	m := c.Method
