@@ -108,6 +108,9 @@ type trainer struct {
 // Run trains as cfg says. It reports progress after every iteration,
 // checks ctx between iterations and, when cancelled, writes a checkpoint
 // of the finished iterations before returning ctx's error.
+//
+// libtorch's RNG and thread count belong to the process, so one Run at a
+// time per process: two would draw from, and reseed, the same generator.
 func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFunc) (Outputs, error) {
 	start := time.Now()
 	if err := cfg.Validate(""); err != nil {
