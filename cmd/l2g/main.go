@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/l2g/l2g/internal/torch"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -22,13 +25,24 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	threads := root.PersistentFlags().Int("threads", envInt("L2G_THREADS"),
+		"libtorch intra-op threads (default $L2G_THREADS, else libtorch's choice: one per physical core)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if *threads > 0 {
+			return torch.SetNumThreads(*threads)
+		}
+		return nil
+	}
 	// One constructor per command, each in its own file.
 	root.AddCommand(
 		newDatasetCmd(),
 		newSaliencyCmd(),
 		newEvalCmd(),
 		newVersionCmd(),
+		newDoctorCmd(),
+		newBenchCmd(),
 		newTrainCmd(),
+		newCAMCmd(),
 	)
 	return root
 }
@@ -42,6 +56,11 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "l2g", version)
 		},
 	}
+}
+
+func envInt(key string) int {
+	n, _ := strconv.Atoi(os.Getenv(key))
+	return n
 }
 
 func main() {
