@@ -23,15 +23,22 @@ import (
 // datasetFlags name the images a saliency command covers.
 type datasetFlags struct {
 	root, list, kind string
+	masks            string // ground-truth mask directory; "" = the dataset's
 	workers          int
 }
 
 func (d *datasetFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.root, "root", "", "dataset root (VOC/COCO layout)")
-	cmd.Flags().StringVar(&d.list, "list", "train_cls.txt", "list file, relative to --root")
+	d.addRoot(cmd, "root", "dataset root (VOC/COCO layout)")
+}
+
+// addRoot registers the flags with the dataset root under name (eval
+// commands call it --gt).
+func (d *datasetFlags) addRoot(cmd *cobra.Command, name, usage string) {
+	cmd.Flags().StringVar(&d.root, name, "", usage)
+	cmd.Flags().StringVar(&d.list, "list", "train_cls.txt", "list file, relative to --"+name)
 	cmd.Flags().StringVar(&d.kind, "kind", "voc", "dataset kind: voc or coco")
 	cmd.Flags().IntVar(&d.workers, "workers", 0, "images in flight (0 = all cores)")
-	cmd.MarkFlagRequired("root")
+	cmd.MarkFlagRequired(name)
 }
 
 func (d *datasetFlags) open(ctx context.Context) (*data.Split, error) {
@@ -39,7 +46,7 @@ func (d *datasetFlags) open(ctx context.Context) (*data.Split, error) {
 	if err != nil {
 		return nil, badinput.Wrap("", "--kind", err)
 	}
-	return data.Open(ctx, data.Spec{Root: d.root, Kind: kind, List: d.list, Workers: d.workers})
+	return data.Open(ctx, data.Spec{Root: d.root, Kind: kind, List: d.list, MaskDir: d.masks, Workers: d.workers})
 }
 
 func newSaliencyCmd() *cobra.Command {
@@ -246,8 +253,9 @@ func newEvalSaliencyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	ds.add(cmd)
-	cmd.Flags().StringVar(&sal, "sal", "", "directory of <id>.png saliency maps (default <root>/Sal)")
+	ds.addRoot(cmd, "gt", "dataset root holding the images' ground-truth masks (VOC/COCO layout)")
+	cmd.Flags().StringVar(&ds.masks, "gt-masks", "", "directory of <id>.png ground-truth masks (default: from the list, else SegmentationClassAug)")
+	cmd.Flags().StringVar(&sal, "sal", "", "directory of <id>.png saliency maps (default <gt>/Sal)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&baseline, "baseline", true, "also score the centre-prior baseline")
 	return cmd

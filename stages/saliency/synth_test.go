@@ -18,6 +18,9 @@ var (
 // TestMBDBeatsCentrePriorOnSynth scores MB+ on the default synthetic
 // dataset (its first -synth.val validation images, which are the same
 // whatever the size of the training split) against the centre prior.
+// Measured with -synth.val 300 -synth.train: val MAE 0.107 / max F 0.809
+// against 0.441 / 0.280; train MAE 0.110 / max F 0.797 against
+// 0.440 / 0.287.
 func TestMBDBeatsCentrePriorOnSynth(t *testing.T) {
 	o := synth.DefaultOptions()
 	o.Val = *synthVal
