@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,11 +24,18 @@ import (
 	"github.com/l2g/l2g/stages"
 )
 
-// Checkpoint metadata keys (agreed with the training stage).
+// Checkpoint metadata keys, as the training stage writes them.
 const (
 	MetaArch       = "arch"
 	MetaNumClasses = "num_classes"
+	MetaWidth      = "width" // ResNet-38 base width; absent or 0: 64
+	MetaNet        = "net"   // "global" or "local" in the final weight files
 )
+
+// globalPrefix marks the global net's tensors in a resumable training
+// checkpoint (iter_*.safetensors), which also holds the local net and the
+// optimizer state.
+const globalPrefix = "global/"
 
 // Run loads the checkpoint, computes the CAMs of every image of the list
 // and writes OutDir/cams.parquet (and OutDir/cams/<id>_<k>.png with
@@ -55,10 +63,12 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 	return RunNet(ctx, cfg, net, split, in, progress)
 }
 
-// LoadCheckpoint builds the classifier a training checkpoint describes
-// (safetensors metadata "arch" and "num_classes") on dev and loads its
-// weights, every name matching. Problems are *badinput.Error naming the
-// file and key.
+// LoadCheckpoint builds the global classifier a training-stage file
+// describes (safetensors metadata "arch", "num_classes" and optionally
+// "width") on dev and loads its weights, every name matching. It takes the
+// final global weight file or a training checkpoint, whose "global/"
+// tensors it uses; a local net's weight file is refused. Problems are
+// *badinput.Error naming the file and key.
 func LoadCheckpoint(path string, dev torch.Device) (nn.Classifier, error) {
 	if path == "" {
 		return nil, badinput.New("", "checkpoint", "no checkpoint given")
@@ -67,27 +77,59 @@ func LoadCheckpoint(path string, dev torch.Device) (nn.Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	field := func(k string) string { return "__metadata__." + k }
 	arch := meta[MetaArch]
 	if arch == "" {
-		return nil, badinput.New(path, "__metadata__."+MetaArch, "missing: the checkpoint must name its architecture")
+		return nil, badinput.New(path, field(MetaArch), "missing: the checkpoint must name its architecture")
 	}
 	nc, err := strconv.Atoi(meta[MetaNumClasses])
 	if err != nil || nc < 1 {
-		return nil, badinput.New(path, "__metadata__."+MetaNumClasses, "%q is not a positive class count", meta[MetaNumClasses])
+		return nil, badinput.New(path, field(MetaNumClasses), "%q is not a positive class count", meta[MetaNumClasses])
 	}
-	net, err := nn.NewClassifier(arch, nc, dev)
+	if n := meta[MetaNet]; n != "" && n != "global" {
+		return nil, badinput.New(path, field(MetaNet), "%q: CAMs come from the global net", n)
+	}
+	var opts []nn.Option
+	if ws, ok := meta[MetaWidth]; ok {
+		w, err := strconv.Atoi(ws)
+		if err != nil || w < 0 {
+			return nil, badinput.New(path, field(MetaWidth), "%q is not a width (0: the default)", ws)
+		}
+		if w > 0 {
+			opts = append(opts, nn.WithWidth(int64(w)))
+		}
+	}
+	net, err := nn.NewClassifier(arch, nc, dev, opts...)
 	if err != nil {
-		return nil, badinput.Wrap(path, "__metadata__."+MetaArch, err)
+		return nil, badinput.Wrap(path, field(MetaArch), err)
 	}
 	host, err := nn.HostFromSafetensors(path, st)
 	if err == nil {
-		_, _, err = net.Store().LoadHost(host, nn.LoadOpts{Strict: true, Source: path})
+		lo := nn.LoadOpts{Strict: true, Source: path}
+		if hasPrefix(host, globalPrefix) {
+			lo.Rename = func(k string) string {
+				if name, ok := strings.CutPrefix(k, globalPrefix); ok {
+					return name
+				}
+				return "" // the local net, optimizer and RNG state
+			}
+		}
+		_, _, err = net.Store().LoadHost(host, lo)
 	}
 	if err != nil {
 		net.Store().Close()
 		return nil, err
 	}
 	return net, nil
+}
+
+func hasPrefix(m map[string]nn.HostTensor, prefix string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // result is one image's normalized CAMs, on its way to the writer.

@@ -18,6 +18,7 @@ import (
 	"github.com/l2g/l2g/internal/camio"
 	"github.com/l2g/l2g/internal/data"
 	"github.com/l2g/l2g/internal/nn"
+	"github.com/l2g/l2g/internal/safetensors"
 	"github.com/l2g/l2g/internal/torch"
 	"github.com/l2g/l2g/schemas"
 	"github.com/l2g/l2g/stages"
@@ -359,5 +360,85 @@ func TestRunLoadsCheckpoint(t *testing.T) {
 	var be *badinput.Error
 	if !errors.As(err, &be) || be.Path != bare || be.Field != "__metadata__.arch" {
 		t.Errorf("checkpoint without arch: err %v, want bad input naming the file and __metadata__.arch", err)
+	}
+}
+
+func TestLoadCheckpointLayouts(t *testing.T) {
+	// A reduced-width ResNet-38 (metadata "width") as the final weight file
+	// and inside a training checkpoint next to a local net and optimizer
+	// state: both give the saved net's CAMs exactly.
+	global, err := nn.NewClassifier(nn.ArchResNet38, 3, torch.CPU(), nn.WithWidth(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer global.Store().Close()
+	local, err := nn.NewClassifier(nn.ArchResNet38, 3, torch.CPU(), nn.WithWidth(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Store().Close()
+	meta := map[string]string{cam.MetaArch: nn.ArchResNet38, cam.MetaNumClasses: "3", cam.MetaWidth: "4"}
+	dir := t.TempDir()
+	final := filepath.Join(dir, "global.safetensors")
+	if err := global.Store().Save(final, meta); err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]*torch.Tensor{}
+	for n, x := range global.Store().Tensors() {
+		named["global/"+n] = x
+	}
+	for n, x := range local.Store().Tensors() {
+		named["local/"+n] = x
+		named["optim/momentum."+n] = x
+	}
+	host, err := nn.ToSafetensors(named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "iter_00000010.safetensors")
+	if err := safetensors.Write(ckpt, host, meta); err != nil {
+		t.Fatal(err)
+	}
+
+	img := randomImage(21, 18, 5)
+	o := cam.DefaultOptions()
+	o.Scales = []float64{0.75, 1}
+	want, err := cam.Infer(global, img, []int{1, 3}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{final, ckpt} {
+		net, err := cam.LoadCheckpoint(path, torch.CPU())
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(path), err)
+		}
+		got, err := cam.Infer(net, img, []int{1, 3}, o)
+		net.Store().Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range want {
+			if !slices.Equal(got[p], want[p]) {
+				t.Errorf("%s: channel %d differs from the saved net's", filepath.Base(path), []int{1, 3}[p])
+			}
+		}
+	}
+
+	// Refused, naming the file and key: a local net's weights, a bad width,
+	// the wrong width for the tensors (the first mismatching tensor is named).
+	for field, m := range map[string]map[string]string{
+		"__metadata__.net":   {cam.MetaArch: nn.ArchResNet38, cam.MetaNumClasses: "3", cam.MetaWidth: "4", cam.MetaNet: "local"},
+		"__metadata__.width": {cam.MetaArch: nn.ArchResNet38, cam.MetaNumClasses: "3", cam.MetaWidth: "four"},
+		"":                   {cam.MetaArch: nn.ArchResNet38, cam.MetaNumClasses: "3", cam.MetaWidth: "8"},
+	} {
+		path := filepath.Join(dir, "bad.safetensors")
+		if err := global.Store().Save(path, m); err != nil {
+			t.Fatal(err)
+		}
+		_, err := cam.LoadCheckpoint(path, torch.CPU())
+		var be *badinput.Error
+		if !errors.As(err, &be) || be.Path != path || be.Field != field && (field != "" || be.Field == "") {
+			t.Errorf("metadata %v: err %v, want bad input naming %s", m, err, field)
+		}
 	}
 }
