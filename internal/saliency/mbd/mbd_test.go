@@ -137,6 +137,22 @@ func BenchmarkSaliency500x375(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/image")
 }
 
+// BenchmarkSaliencyParallel500x375 is the throughput with one image per
+// core, as the stage runs it.
+func BenchmarkSaliencyParallel500x375(b *testing.B) {
+	img, _ := blobScene(500, 375, 3)
+	o := DefaultOptions()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := Saliency(img, o); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
 // cpuTime is the process's user + system CPU time.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
