@@ -42,7 +42,8 @@ type Activities struct {
 	hash   *hasher
 	// devices hands out the accelerators: one GPU activity per device.
 	// nil runs every activity on the device its request names.
-	devices chan string
+	devices  chan string
+	progress stages.ProgressFunc
 }
 
 // Options configure New.
@@ -52,11 +53,13 @@ type Options struct {
 	// device in each request.
 	Devices []string
 	Logger  *slog.Logger
+	// Progress also receives every report (l2g stage draws a bar with it).
+	Progress stages.ProgressFunc
 }
 
 // New returns the activities of one worker process.
 func New(o Options) *Activities {
-	a := &Activities{logger: o.Logger, hash: newHasher()}
+	a := &Activities{logger: o.Logger, hash: newHasher(), progress: o.Progress}
 	if a.logger == nil {
 		a.logger = slog.Default()
 	}
@@ -101,14 +104,21 @@ func classify(name string, err error) error {
 // a heartbeat whose details carry the iteration, losses and last
 // checkpoint. The SDK throttles what it sends; cancellation of the
 // activity arrives through these calls and reaches the stage as ctx.
-func heartbeat(ctx context.Context) stages.ProgressFunc {
-	return func(p stages.Progress) { activity.RecordHeartbeat(ctx, p) }
+// Called outside an activity (l2g stage), it feeds Options.Progress.
+func (a *Activities) heartbeat(ctx context.Context) stages.ProgressFunc {
+	inActivity := activity.IsActivity(ctx)
+	return func(p stages.Progress) {
+		if inActivity {
+			activity.RecordHeartbeat(ctx, p)
+		}
+		a.progress.Report(p)
+	}
 }
 
 // lastHeartbeat returns the progress in the last heartbeat of an earlier
 // attempt, if any.
 func lastHeartbeat(ctx context.Context) (stages.Progress, bool) {
-	if !activity.HasHeartbeatDetails(ctx) {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
 		return stages.Progress{}, false
 	}
 	var p stages.Progress

@@ -22,7 +22,7 @@ func (a *Activities) CAM(ctx context.Context, req CAMRequest) (CAMResult, error)
 	return deref(execute(ctx, a, job[*CAMResult]{
 		kind: temporalcfg.StageCAM, stage: req.Stage, config: req.Config,
 		inputs: func(ctx context.Context) ([]Input, error) {
-			in, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), heartbeat(ctx))
+			in, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), a.heartbeat(ctx))
 			if err != nil {
 				return nil, err
 			}
@@ -40,7 +40,7 @@ func (a *Activities) CAM(ctx context.Context, req CAMRequest) (CAMResult, error)
 			out, err := cam.Run(ctx, req.Config, cam.Inputs{
 				Checkpoint: req.Train.Checkpoint, DataRoot: req.Data.Root, Kind: req.Data.DataKind(),
 				List: req.Data.TrainList, OutDir: dir, Device: dev, RunID: req.Stage.Run.ID,
-			}, heartbeat(ctx))
+			}, a.heartbeat(ctx))
 			if err != nil {
 				return nil, nil, nil, err
 			}

@@ -39,7 +39,7 @@ func (a *Activities) CAMEval(ctx context.Context, req CAMEvalRequest) (EvalResul
 			if req.CAM.CAMs == "" {
 				return nil, badRequest("cam", "no CAM dataset given")
 			}
-			in, _, err := a.datasetInput(ctx, "dataset", spec, heartbeat(ctx))
+			in, _, err := a.datasetInput(ctx, "dataset", spec, a.heartbeat(ctx))
 			inputs := []Input{in, upstream("cam", req.CAM.Ref)}
 			if useSal {
 				if req.Saliency == nil {
@@ -50,7 +50,7 @@ func (a *Activities) CAMEval(ctx context.Context, req CAMEvalRequest) (EvalResul
 			return inputs, err
 		},
 		run: func(ctx context.Context, dir string) (*EvalResult, []string, map[string]float64, error) {
-			out, err := evaluate.Run(ctx, req.Config, evaluate.Inputs{CAMs: req.CAM.CAMs, Dataset: spec, OutDir: dir}, heartbeat(ctx))
+			out, err := evaluate.Run(ctx, req.Config, evaluate.Inputs{CAMs: req.CAM.CAMs, Dataset: spec, OutDir: dir}, a.heartbeat(ctx))
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -91,11 +91,11 @@ func (a *Activities) Evaluate(ctx context.Context, req EvaluateRequest) (EvalRes
 			if req.Protocol != ProtocolCAM && req.Protocol != ProtocolSeg {
 				return nil, badRequest("protocol", "%q, want %s or %s", req.Protocol, ProtocolCAM, ProtocolSeg)
 			}
-			in, _, err := a.datasetInput(ctx, "dataset", spec, heartbeat(ctx))
+			in, _, err := a.datasetInput(ctx, "dataset", spec, a.heartbeat(ctx))
 			return []Input{in, upstream("labels", req.From)}, err
 		},
 		run: func(ctx context.Context, dir string) (*EvalResult, []string, map[string]float64, error) {
-			out, err := evaluate.Run(ctx, req.Config, evaluate.Inputs{Labels: req.Labels, Dataset: spec, OutDir: dir}, heartbeat(ctx))
+			out, err := evaluate.Run(ctx, req.Config, evaluate.Inputs{Labels: req.Labels, Dataset: spec, OutDir: dir}, a.heartbeat(ctx))
 			if err != nil {
 				return nil, nil, nil, err
 			}

@@ -40,7 +40,7 @@ func (a *Activities) Pseudolabel(ctx context.Context, req PseudolabelRequest) (P
 			if useSal {
 				in.SalDir = req.Saliency.MapsDir
 			}
-			out, err := pseudolabel.Run(ctx, req.Config, in, heartbeat(ctx))
+			out, err := pseudolabel.Run(ctx, req.Config, in, a.heartbeat(ctx))
 			if err != nil {
 				return nil, nil, nil, err
 			}

@@ -24,7 +24,7 @@ func (a *Activities) Saliency(ctx context.Context, req SaliencyRequest) (Salienc
 	return deref(execute(ctx, a, job[*SaliencyResult]{
 		kind: temporalcfg.StageSaliency, stage: req.Stage, config: req.Config,
 		inputs: func(ctx context.Context) ([]Input, error) {
-			in, sp, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), heartbeat(ctx))
+			in, sp, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), a.heartbeat(ctx))
 			split = sp
 			return []Input{in}, err
 		},
@@ -32,7 +32,7 @@ func (a *Activities) Saliency(ctx context.Context, req SaliencyRequest) (Salienc
 			out, err := saliency.Run(ctx, req.Config, saliency.Inputs{
 				Items: split.Items, OutDir: filepath.Join(dir, "maps"), Resume: true,
 				ManifestPath: filepath.Join(dir, "maps.json"),
-			}, heartbeat(ctx))
+			}, a.heartbeat(ctx))
 			if err != nil {
 				return nil, nil, nil, err
 			}

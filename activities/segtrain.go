@@ -29,11 +29,11 @@ func (a *Activities) SegTrain(ctx context.Context, req SegTrainRequest) (SegTrai
 			if req.Labels.Parquet == "" {
 				return nil, badRequest("labels", "no pseudo-labels given")
 			}
-			tr, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.SegTrainList), heartbeat(ctx))
+			tr, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.SegTrainList), a.heartbeat(ctx))
 			if err != nil {
 				return nil, err
 			}
-			val, _, err := a.datasetInput(ctx, "val", datasetSpec(req.Data, req.Data.ValList), heartbeat(ctx))
+			val, _, err := a.datasetInput(ctx, "val", datasetSpec(req.Data, req.Data.ValList), a.heartbeat(ctx))
 			if err != nil {
 				return nil, err
 			}
@@ -51,7 +51,7 @@ func (a *Activities) SegTrain(ctx context.Context, req SegTrainRequest) (SegTrai
 			}
 			in.ResumeFrom = a.resumePoint(ctx, filepath.Join(dir, segtrain.CheckpointDir))
 			res := &SegTrainResult{ResumedFrom: in.ResumeFrom, MIoU: segmetrics.Metric(nan())}
-			out, err := segtrain.Run(ctx, req.Config, in, resumeTracker(ctx, in.ResumeFrom, &res.ResumedAt))
+			out, err := segtrain.Run(ctx, req.Config, in, a.resumeTracker(ctx, in.ResumeFrom, &res.ResumedAt))
 			if err != nil {
 				return nil, nil, nil, err
 			}

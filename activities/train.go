@@ -30,7 +30,7 @@ func (a *Activities) Train(ctx context.Context, req TrainRequest) (TrainResult, 
 	return deref(execute(ctx, a, job[*TrainResult]{
 		kind: temporalcfg.StageTrain, stage: req.Stage, config: req.Config,
 		inputs: func(ctx context.Context) ([]Input, error) {
-			in, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), heartbeat(ctx))
+			in, _, err := a.datasetInput(ctx, "dataset", datasetSpec(req.Data, req.Data.TrainList), a.heartbeat(ctx))
 			if err != nil {
 				return nil, err
 			}
@@ -55,7 +55,7 @@ func (a *Activities) Train(ctx context.Context, req TrainRequest) (TrainResult, 
 			}
 			in.ResumeFrom = a.resumePoint(ctx, filepath.Join(dir, train.CheckpointDir))
 			res := &TrainResult{Mode: string(req.Config.Mode), ResumedFrom: in.ResumeFrom}
-			out, err := train.Run(ctx, req.Config, in, resumeTracker(ctx, in.ResumeFrom, &res.ResumedAt))
+			out, err := train.Run(ctx, req.Config, in, a.resumeTracker(ctx, in.ResumeFrom, &res.ResumedAt))
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -99,8 +99,8 @@ func (a *Activities) resumePoint(ctx context.Context, dir string) string {
 // resumeTracker heartbeats every report and records the iteration of a
 // resumed run: the stages' first report after restoring a checkpoint
 // carries it.
-func resumeTracker(ctx context.Context, resumeFrom string, at *int) stages.ProgressFunc {
-	hb := heartbeat(ctx)
+func (a *Activities) resumeTracker(ctx context.Context, resumeFrom string, at *int) stages.ProgressFunc {
+	hb := a.heartbeat(ctx)
 	first := true
 	return func(p stages.Progress) {
 		if first && resumeFrom != "" && p.Checkpoint == resumeFrom {

@@ -164,3 +164,24 @@ const (
 )
 
 func (r Ref) String() string { return fmt.Sprintf("%s (%s)", r.Name, r.Dir) }
+
+// StageHeader returns the request's stage header.
+func (r SaliencyRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r TrainRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r CAMRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r CAMEvalRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r PseudolabelRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r EvaluateRequest) StageHeader() Stage { return r.Stage }
+
+// StageHeader returns the request's stage header.
+func (r SegTrainRequest) StageHeader() Stage { return r.Stage }

@@ -50,7 +50,13 @@ type PipelineResult struct {
 	SegMode  string                     `json:"seg_mode"`
 	SegTrain activities.SegTrainResult  `json:"segtrain"`
 	SegEval  activities.EvalResult      `json:"seg_eval"`
+	// Status is the final status (what the query returns), kept so that a
+	// finished run can be shown without a worker to answer queries.
+	Status Status `json:"status"`
 }
+
+// request is implemented by every activity request.
+type request interface{ StageHeader() activities.Stage }
 
 // Branch is one training mode's chain.
 type Branch struct {
@@ -74,47 +80,51 @@ func ValidateFrom(from string) error {
 }
 
 // Pipeline runs the whole pipeline. A non-retryable stage failure cancels
-// the other branches and fails the run with the stage's error.
+// the other branches and fails the run with the stage's error; cancelling
+// the workflow (l2g cancel) cancels the running activities and waits for
+// them to stop (training writes a checkpoint on the way out).
 func Pipeline(ctx workflow.Context, in PipelineInput) (PipelineResult, error) {
 	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	p := &pipeline{in: in, run: activities.Run{ID: runID, Root: in.RunsRoot}}
-	p.status = newStatus(runID, p.run.Dir(), in.Config, workflow.Now(ctx))
+	p := &pipeline{Plan: Plan{In: in, Run: activities.Run{ID: runID, Root: in.RunsRoot}}}
+	p.status = newStatus(runID, p.Run.Dir(), in.Config, workflow.Now(ctx))
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return *p.status, nil }); err != nil {
 		return PipelineResult{}, err
 	}
 	res, err := p.execute(ctx)
 	p.status.finish(workflow.Now(ctx), err)
+	res.Status = *p.status
 	return res, err
 }
 
 type pipeline struct {
-	in     PipelineInput
-	run    activities.Run
+	Plan
 	status *Status
 }
 
 func (p *pipeline) execute(ctx workflow.Context) (PipelineResult, error) {
-	cfg := p.in.Config
-	if err := ValidateFrom(p.in.From); err != nil {
-		return PipelineResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidInput, nil)
+	cfg := p.In.Config
+	invalid := func(msg string) error {
+		return temporal.NewNonRetryableApplicationError(msg, activities.ErrInvalidInput, nil)
 	}
-	if len(cfg.Modes) == 0 || p.in.RunsRoot == "" {
-		return PipelineResult{}, temporal.NewNonRetryableApplicationError("pipeline input has no modes or no runs root", activities.ErrInvalidInput, nil)
+	if err := ValidateFrom(p.In.From); err != nil {
+		return PipelineResult{}, invalid(err.Error())
+	}
+	if len(cfg.Modes) == 0 || p.SegIndex() < 0 || p.In.RunsRoot == "" {
+		return PipelineResult{}, invalid("pipeline input has no modes, no seg_mode among them, or no runs root")
 	}
 	for _, kind := range temporalcfg.StageNames() {
-		if _, ok := p.in.Activities[kind]; !ok {
-			return PipelineResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("pipeline input has no activity options for stage %s", kind), activities.ErrInvalidInput, nil)
+		if _, ok := p.In.Activities[kind]; !ok {
+			return PipelineResult{}, invalid(fmt.Sprintf("pipeline input has no activity options for stage %s", kind))
 		}
 	}
-	res := PipelineResult{RunID: p.run.ID, Dir: p.run.Dir(), SegMode: string(cfg.SegMode)}
+	res := PipelineResult{RunID: p.Run.ID, Dir: p.Run.Dir(), SegMode: string(cfg.SegMode)}
 	var a *activities.Activities
 
 	if cfg.NeedsSaliency() {
 		var sal activities.SaliencyResult
-		err := p.call(ctx, temporalcfg.StageSaliency, "saliency", a.Saliency, activities.SaliencyRequest{
-			Stage: p.stage(temporalcfg.StageSaliency, "saliency"), Data: cfg.Data, Config: cfg.Saliency,
-		}, &sal, func() map[string]float64 { return metrics("maps", float64(sal.Maps)) })
+		err := p.call(ctx, temporalcfg.StageSaliency, a.Saliency, p.Saliency(), &sal, func() map[string]float64 {
+			return metrics("maps", float64(sal.Maps))
+		})
 		if err != nil {
 			return res, err
 		}
@@ -146,81 +156,52 @@ func (p *pipeline) execute(ctx workflow.Context) (PipelineResult, error) {
 		return res, first
 	}
 
-	seg := res.Branches[slices.Index(cfg.Modes, cfg.SegMode)]
-	err := p.call(ctx, temporalcfg.StageSegTrain, "segtrain", a.SegTrain, activities.SegTrainRequest{
-		Stage: p.stage(temporalcfg.StageSegTrain, "segtrain"), Data: cfg.Data, Config: cfg.SegTrain,
-		Labels: seg.Pseudolabel, Device: cfg.Device,
-	}, &res.SegTrain, func() map[string]float64 {
+	err := p.call(ctx, temporalcfg.StageSegTrain, a.SegTrain, p.SegTrain(res.Branches[p.SegIndex()].Pseudolabel), &res.SegTrain, func() map[string]float64 {
 		return metrics("val_miou", float64(res.SegTrain.MIoU), "iterations", float64(res.SegTrain.Iterations))
 	})
 	if err != nil {
 		return res, err
 	}
-	err = p.call(ctx, temporalcfg.StageEvaluate, "evaluate-seg", a.Evaluate, activities.EvaluateRequest{
-		Stage: p.stage(temporalcfg.StageEvaluate, "evaluate-seg"), Data: cfg.Data, List: cfg.Data.ValList,
-		Config: cfg.Evaluate, Labels: res.SegTrain.PredParquet, From: res.SegTrain.Ref, Protocol: activities.ProtocolSeg,
-	}, &res.SegEval, evalMetrics(&res.SegEval))
+	err = p.call(ctx, temporalcfg.StageEvaluate, a.Evaluate, p.SegEval(res.SegTrain), &res.SegEval, evalMetrics(&res.SegEval))
 	return res, err
 }
 
 // branch trains mode i and turns its CAMs into scored pseudo-labels.
 func (p *pipeline) branch(ctx workflow.Context, i int, sal *activities.SaliencyResult) (Branch, error) {
-	cfg := p.in.Config
-	mode := cfg.Modes[i]
-	b := Branch{Mode: string(mode)}
+	b := Branch{Mode: string(p.In.Config.Modes[i])}
 	var a *activities.Activities
-	name := func(kind string) string { return kind + "-" + string(mode) }
-
-	treq := activities.TrainRequest{
-		Stage: p.stage(temporalcfg.StageTrain, name("train")), Data: cfg.Data,
-		Config: cfg.TrainConfig(mode), Device: cfg.Device,
-	}
-	if runconfig.ModeUsesSaliency(mode) {
-		treq.Saliency = sal
-	}
-	err := p.call(ctx, temporalcfg.StageTrain, treq.Stage.Name, a.Train, treq, &b.Train, func() map[string]float64 {
+	err := p.call(ctx, temporalcfg.StageTrain, a.Train, p.Train(i, sal), &b.Train, func() map[string]float64 {
 		return metrics("iterations", float64(b.Train.Iterations), "final_loss", b.Train.FinalLoss)
 	})
 	if err != nil {
 		return b, err
 	}
-	creq := activities.CAMRequest{Stage: p.stage(temporalcfg.StageCAM, name("cam")), Data: cfg.Data, Config: cfg.CAM, Train: b.Train, Device: cfg.Device}
-	err = p.call(ctx, temporalcfg.StageCAM, creq.Stage.Name, a.CAM, creq, &b.CAM, func() map[string]float64 {
+	err = p.call(ctx, temporalcfg.StageCAM, a.CAM, p.CAM(i, b.Train), &b.CAM, func() map[string]float64 {
 		return metrics("images", float64(b.CAM.Images))
 	})
 	if err != nil {
 		return b, err
 	}
-	ereq := activities.CAMEvalRequest{Stage: p.stage(temporalcfg.StageCAMEval, name("cam_eval")), Data: cfg.Data, Config: cfg.CAMEval, CAM: b.CAM, Saliency: sal}
-	if err := p.call(ctx, temporalcfg.StageCAMEval, ereq.Stage.Name, a.CAMEval, ereq, &b.CAMEval, evalMetrics(&b.CAMEval)); err != nil {
+	if err := p.call(ctx, temporalcfg.StageCAMEval, a.CAMEval, p.CAMEval(i, b.CAM, sal), &b.CAMEval, evalMetrics(&b.CAMEval)); err != nil {
 		return b, err
 	}
-	preq := activities.PseudolabelRequest{Stage: p.stage(temporalcfg.StagePseudolabel, name("pseudolabel")), Config: cfg.Pseudolabel, CAM: b.CAM, Saliency: sal}
-	err = p.call(ctx, temporalcfg.StagePseudolabel, preq.Stage.Name, a.Pseudolabel, preq, &b.Pseudolabel, func() map[string]float64 {
+	err = p.call(ctx, temporalcfg.StagePseudolabel, a.Pseudolabel, p.Pseudolabel(i, b.CAM, sal), &b.Pseudolabel, func() map[string]float64 {
 		return metrics("images", float64(b.Pseudolabel.Images), "ignore_fraction", b.Pseudolabel.IgnoreFraction)
 	})
 	if err != nil {
 		return b, err
 	}
-	vreq := activities.EvaluateRequest{
-		Stage: p.stage(temporalcfg.StageEvaluate, name("evaluate")), Data: cfg.Data, List: cfg.Data.EvalList,
-		Config: cfg.Evaluate, Labels: b.Pseudolabel.Parquet, From: b.Pseudolabel.Ref, Protocol: activities.ProtocolCAM,
-	}
-	err = p.call(ctx, temporalcfg.StageEvaluate, vreq.Stage.Name, a.Evaluate, vreq, &b.Eval, evalMetrics(&b.Eval))
+	err = p.call(ctx, temporalcfg.StageEvaluate, a.Evaluate, p.LabelEval(i, b.Pseudolabel), &b.Eval, evalMetrics(&b.Eval))
 	return b, err
-}
-
-// stage is the request header of a stage instance; stages at or after
-// In.From are forced to run again.
-func (p *pipeline) stage(kind, name string) activities.Stage {
-	return activities.Stage{Run: p.run, Name: name, Force: p.in.From != "" && stageRank(kind) >= stageRank(p.in.From)}
 }
 
 // call runs one activity with its stage's options, keeping the status
 // current; headline reads the stage's main numbers from the result.
-func (p *pipeline) call(ctx workflow.Context, kind, name string, fn, req, res any, headline func() map[string]float64) error {
-	ao := p.in.Activities[kind].Workflow()
+func (p *pipeline) call(ctx workflow.Context, kind string, fn any, req request, res any, headline func() map[string]float64) error {
+	name := req.StageHeader().Name
+	ao := p.In.Activities[kind].Workflow()
 	ao.ActivityID = name // l2g status matches pending activities by it
+	ao.WaitForCancellation = true
 	actx := workflow.WithActivityOptions(ctx, ao)
 	p.status.set(name, StateRunning, workflow.Now(ctx), nil)
 	err := workflow.ExecuteActivity(actx, fn, req).Get(actx, res)

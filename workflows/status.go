@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/l2g/l2g/internal/runconfig"
 	"github.com/l2g/l2g/internal/temporalcfg"
 )
@@ -23,6 +25,7 @@ const (
 	RunRunning   = "running"
 	RunCompleted = "completed"
 	RunFailed    = "failed"
+	RunCanceled  = "canceled"
 )
 
 // Status is what the status query returns.
@@ -100,7 +103,10 @@ func (s *Status) set(name, state string, now time.Time, err error) *StageStatus 
 func (s *Status) finish(now time.Time, err error) {
 	s.Finished = now
 	s.State = RunCompleted
-	if err != nil {
+	switch {
+	case temporal.IsCanceledError(err):
+		s.State = RunCanceled
+	case err != nil:
 		s.State, s.Error = RunFailed, err.Error()
 	}
 }
