@@ -43,6 +43,12 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newTrainCmd(),
 		newCAMCmd(),
+		newRunCmd(),
+		newStatusCmd(),
+		newRerunCmd(),
+		newStageCmd(),
+		newScheduleCmd(),
+		newCancelCmd(),
 	)
 	return root
 }
