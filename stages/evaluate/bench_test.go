@@ -1,12 +1,17 @@
 package evaluate
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/l2g/l2g/internal/camio"
+	"github.com/l2g/l2g/internal/data"
+	"github.com/l2g/l2g/internal/imaging"
 	"github.com/l2g/l2g/internal/segmetrics"
 	"github.com/l2g/l2g/schemas"
 )
@@ -84,4 +89,42 @@ func BenchmarkSweep(b *testing.B) {
 		}
 	}
 	perImage(b, start)
+}
+
+// BenchmarkEvaluateLabelsPNG: the whole `l2g eval labels` path on one
+// worker for 16 images: decode the predicted and ground-truth palette PNGs
+// (500×375), check sizes, score.
+func BenchmarkEvaluateLabelsPNG(b *testing.B) {
+	const n = 16
+	gt := &imaging.Gray{W: benchW, H: benchH, Pix: benchGT()}
+	for i, v := range gt.Pix { // the test dataset has 4 classes
+		gt.Pix[i] = map[uint8]uint8{0: 0, 8: 1, 12: 3, 255: 255}[v]
+	}
+	pred := &imaging.Gray{W: benchW, H: benchH, Pix: make([]uint8, len(gt.Pix))}
+	for i := range pred.Pix {
+		pred.Pix[i] = gt.Pix[(i+1500)%len(gt.Pix)]
+	}
+	gts, labels := map[string]*imaging.Gray{}, map[string][]int{}
+	var order []string
+	predDir := b.TempDir()
+	for i := range n {
+		id := fmt.Sprintf("im%02d", i)
+		gts[id], labels[id], order = gt, []int{0, 3}, append(order, id)
+		writePNG(b, filepath.Join(predDir, id+".png"), pred, true)
+	}
+	split, err := data.Open(context.Background(), dataset(b, gts, labels, order))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := cpuTime()
+	for range b.N {
+		if _, err := EvaluateLabels(context.Background(), predDir, split, 1, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "images/s")
+	if cpu := (cpuTime() - start).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(b.N*n)/cpu, "images/cpu-s")
+	}
 }
