@@ -95,6 +95,9 @@ func EvaluateCAMs(ctx context.Context, path string, split *data.Split, cfg Confi
 			if !ok {
 				continue // not in the evaluated list
 			}
+			if seen[rec.ID] {
+				return camItem{}, false, badinput.New(path, schemas.ColImageID, "image %q appears twice", rec.ID)
+			}
 			seen[rec.ID] = true
 			progress.Report(stages.Progress{Stage: "evaluate", Iteration: len(seen), Total: len(split.Items), Message: "images"})
 			return camItem{rec, split.Items[i]}, true, nil
@@ -219,6 +222,9 @@ func EvaluateLabels(ctx context.Context, path string, split *data.Split, workers
 				i, ok := split.Lookup(rec.ID)
 				if !ok {
 					continue
+				}
+				if seen[rec.ID] {
+					return predItem{}, false, badinput.New(path, schemas.ColImageID, "image %q appears twice", rec.ID)
 				}
 				seen[rec.ID] = true
 				return predItem{path: path, id: rec.ID, mask: &imaging.Gray{W: rec.W, H: rec.H, Pix: rec.Mask}, item: split.Items[i]}, true, nil

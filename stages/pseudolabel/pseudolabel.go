@@ -20,7 +20,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"math"
 
 	"github.com/l2g/l2g/internal/badinput"
@@ -173,15 +172,6 @@ func (l *Labeler) Label(rec *camio.Record, sal *imaging.Gray, salPath string, ds
 		}
 	}
 	return dst, nil
-}
-
-// String describes the labelling rule for reports.
-func (c Config) String() string {
-	s := fmt.Sprintf("bg %s %.2f", c.Background, c.BgThreshold)
-	if c.IgnoreMargin > 0 {
-		s += fmt.Sprintf(", ignore band %.2f", c.IgnoreMargin)
-	}
-	return s
 }
 
 // Variant is a named labelling rule; stage evaluate scores variants
