@@ -28,7 +28,6 @@ func newCAMCmd() *cobra.Command {
 		device        string
 		batch         int
 		workers       int
-		threads       int
 	)
 	cmd := &cobra.Command{
 		Use:   "cam",
@@ -38,6 +37,7 @@ func newCAMCmd() *cobra.Command {
 			"each class by its maximum. The CAMs of the classes in each image's label go to OUT/cams.parquet\n" +
 			"(uint8 ×255 like the reference's PNGs, or float16); --png also writes OUT/cams/<id>_<k>.png.",
 		Args: cobra.NoArgs,
+		// libtorch's threads: the global --threads flag, or threads: in --config.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadCAMConfig(cfgPath)
 			if err != nil {
@@ -60,9 +60,6 @@ func newCAMCmd() *cobra.Command {
 			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
-			}
-			if f.Changed("threads") {
-				cfg.Threads = threads
 			}
 			if f.Changed("device") {
 				in.Device = device
@@ -95,7 +92,6 @@ func newCAMCmd() *cobra.Command {
 	f.StringVar(&device, "device", "auto", "auto (GPU when present), cpu, cuda or cuda:N")
 	f.IntVar(&batch, "batch-images", 1, "consecutive images of equal size per forward")
 	f.IntVar(&workers, "workers", 0, "image decode/resize goroutines (0 = all cores)")
-	f.IntVar(&threads, "threads", 0, "libtorch intra-op threads (0 = libtorch default)")
 	for _, name := range []string{"checkpoint", "data", "out"} {
 		cmd.MarkFlagRequired(name)
 	}
