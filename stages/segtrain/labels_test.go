@@ -42,7 +42,7 @@ func TestRLERoundTrip(t *testing.T) {
 	}
 }
 
-func trainSplit(t *testing.T) *data.Split {
+func trainSplit(t testing.TB) *data.Split {
 	t.Helper()
 	sp, err := openSplit(context.Background(), smallConfig(), synthDir, "train_aug.txt")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/l2g/l2g/internal/nn"
 	"github.com/l2g/l2g/internal/safetensors"
 	"github.com/l2g/l2g/internal/torch"
+	"github.com/l2g/l2g/internal/weights"
 )
 
 // CheckpointFormat marks this stage's training checkpoints.
@@ -108,36 +109,55 @@ func LoadModel(path string, dev torch.Device) (nn.Segmenter, ModelConfig, error)
 	return net, m, nil
 }
 
-// loadInit copies the matching tensors of a weight file into net: a
-// .safetensors file with deeplab-pytorch state_dict names, a model file or
-// a checkpoint of this stage. Names without the "base." prefix are the
-// reference's init files, which main.py loads into model.base. Tensors
-// whose name starts with an exclude prefix are skipped; the shapes of the
-// others must match.
-func loadInit(net nn.Segmenter, path string, exclude []string) (string, error) {
-	if !strings.EqualFold(filepath.Ext(path), ".safetensors") {
-		return "", badinput.New(path, "init_weights", "unsupported weight file type %q (want .safetensors)", filepath.Ext(path))
-	}
-	st, meta, err := safetensors.Read(path)
-	if err != nil {
-		return "", err
-	}
-	host, err := nn.HostFromSafetensors(path, st)
-	if err != nil {
-		return "", err
-	}
-	prefix := ""
-	if meta[checkpoint.MetaFormat] == CheckpointFormat {
-		prefix = prefixNet
-	}
-	rename := func(k string) string {
-		if !strings.HasPrefix(k, prefix) || k == checkpoint.KeyRNG {
-			return ""
+// loadInit copies the matching tensors of a weight file into net. source
+// is a weights.Source name: deeplab-pth (a deeplab-pytorch checkpoint or
+// converted Caffe initialisation) or torchvision-resnet101; "" reads a
+// .safetensors file (deeplab-pytorch state_dict names, a model file or a
+// checkpoint of this stage) and a .pth file as deeplab-pth. Bare
+// DeepLabV1 names get "base." (main.py loads its init files into
+// model.base) and its "fc" classifier is dropped (weights.DeepLabName).
+// Tensors whose name starts with an exclude prefix are skipped; the shapes
+// of the others must match.
+func loadInit(net nn.Segmenter, path, source string, exclude []string) (string, error) {
+	var (
+		host   map[string]nn.HostTensor
+		rename func(string) string
+		err    error
+	)
+	if source == "" && strings.EqualFold(filepath.Ext(path), ".safetensors") {
+		st, meta, err := safetensors.Read(path)
+		if err != nil {
+			return "", err
 		}
-		k = strings.TrimPrefix(k, prefix)
-		if !strings.HasPrefix(k, "base.") {
-			k = "base." + k
+		if host, err = nn.HostFromSafetensors(path, st); err != nil {
+			return "", err
 		}
+		prefix := ""
+		if meta[checkpoint.MetaFormat] == CheckpointFormat {
+			prefix = prefixNet
+		}
+		rename = func(k string) string {
+			if !strings.HasPrefix(k, prefix) || k == checkpoint.KeyRNG {
+				return "" // a checkpoint's optimizer state and RNG
+			}
+			return weights.DeepLabName(strings.TrimPrefix(k, prefix))
+		}
+	} else {
+		src := weights.DeepLabPth
+		if source != "" {
+			if src, err = weights.ParseSource(source); err != nil {
+				return "", badinput.Wrap("", "init_source", err)
+			}
+		}
+		if src != weights.DeepLabPth && src != weights.TorchvisionResNet101 {
+			return "", badinput.New(path, "init_source", "%s weights are a classifier's, not a segmentation network's", src)
+		}
+		if host, rename, err = weights.Read(path, src); err != nil {
+			return "", err
+		}
+	}
+	keep := func(k string) string {
+		k = rename(k)
 		for _, p := range exclude {
 			if strings.HasPrefix(k, p) {
 				return ""
@@ -145,7 +165,7 @@ func loadInit(net nn.Segmenter, path string, exclude []string) (string, error) {
 		}
 		return k
 	}
-	missing, _, err := net.Store().LoadHost(host, nn.LoadOpts{Rename: rename, Source: path})
+	missing, _, err := net.Store().LoadHost(host, nn.LoadOpts{Rename: keep, Source: path})
 	if err != nil {
 		return "", err
 	}

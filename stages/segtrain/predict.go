@@ -203,8 +203,9 @@ func TestNet(ctx context.Context, cfg Config, net nn.Segmenter, dev torch.Device
 			}
 		}
 		out.Images++
+		elapsed := time.Since(start).Seconds()
 		progress.Report(stages.Progress{Stage: TestStageName, Iteration: out.Images, Total: len(split.Items),
-			ItemsPerS: float64(out.Images) / time.Since(start).Seconds()})
+			ItemsPerS: float64(out.Images) / elapsed, ETASeconds: elapsed / float64(out.Images) * float64(len(split.Items)-out.Images)})
 	}
 	if p.raw != nil {
 		out.Metrics = p.metrics(split)

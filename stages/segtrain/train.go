@@ -55,8 +55,13 @@ type Inputs struct {
 	// ground-truth masks, when present, are scored.
 	ValList string
 	// InitWeights initialises the network (non-strictly): .safetensors
-	// with deeplab-pytorch state_dict names, with or without "base.".
+	// or .pth with deeplab-pytorch state_dict names, with or without
+	// "base." (see InitSource).
 	InitWeights string
+	// InitSource is the weights.Source of InitWeights: deeplab-pth or
+	// torchvision-resnet101; "" goes by the extension (.safetensors, .pth
+	// = deeplab-pth).
+	InitSource string
 	// ResumeFrom is a checkpoint written by an earlier run with the same
 	// config and list; training continues exactly where it stopped.
 	ResumeFrom string
@@ -164,7 +169,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 	defer t.close()
 
 	if in.InitWeights != "" && in.ResumeFrom == "" {
-		msg, err := loadInit(t.net, in.InitWeights, cfg.InitExclude)
+		msg, err := loadInit(t.net, in.InitWeights, in.InitSource, cfg.InitExclude)
 		if err != nil {
 			return Outputs{}, err
 		}

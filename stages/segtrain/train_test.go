@@ -3,6 +3,7 @@ package segtrain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,9 +48,10 @@ func TestScheduleCodes(t *testing.T) {
 	}
 }
 
-// examples are n training pairs at scale 1, unflipped, 32-px crops from the
-// pseudo-labels (no 255: they have no ignore band and nothing is padded).
-func examples(t *testing.T, n int) []*example {
+// examples are n training pairs at scale 1, unflipped, crop×crop from the
+// pseudo-labels (no 255 when crop ≤ 64: they have no ignore band and
+// nothing is padded).
+func examples(t testing.TB, n, crop int) []*example {
 	t.Helper()
 	ctx := context.Background()
 	sp := trainSplit(t)
@@ -58,7 +60,7 @@ func examples(t *testing.T, n int) []*example {
 		t.Fatal(err)
 	}
 	cfg := smallConfig()
-	cfg.Augment.Scales, cfg.Augment.Flip, cfg.Augment.Crop = []float64{1}, false, 32
+	cfg.Augment.Scales, cfg.Augment.Flip, cfg.Augment.Crop = []float64{1}, false, crop
 	l := &loader{aug: cfg.deepLab(), split: sp, labels: labels}
 	out := make([]*example, n)
 	for i := range out {
@@ -69,7 +71,7 @@ func examples(t *testing.T, n int) []*example {
 	return out
 }
 
-func newTestTrainer(t *testing.T, cfg Config) *trainer {
+func newTestTrainer(t testing.TB, cfg Config) *trainer {
 	t.Helper()
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		t.Fatal(err)
@@ -98,7 +100,7 @@ func TestLossIsHandComputed(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Augment.Crop = 32
 	tr := newTestTrainer(t, cfg)
-	exs := examples(t, 2)
+	exs := examples(t, 2, 32)
 	for i := range 32 * 32 / 3 { // an ignore band, as padding leaves
 		exs[1].label[3*i] = ignoreLabel
 	}
@@ -155,7 +157,7 @@ func TestLossIsHandComputed(t *testing.T) {
 // sub-batch, two accumulated sub-batches of 2 give the update of one batch
 // of 4 (the mean over 4 images is the mean of the two means).
 func TestAccumulationEqualsOneBatch(t *testing.T) {
-	exs := examples(t, 4)
+	exs := examples(t, 4, 32)
 	run := func(batch, iterSize int) map[string][]float32 {
 		cfg := smallConfig()
 		cfg.Augment.Crop = 32
@@ -295,4 +297,69 @@ func TestRunBadInput(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("failed runs left %d files", len(entries))
 	}
+}
+
+// TestInitWeights loads one net's weights into another: from a model file,
+// from bare DeepLabV1 names (no "base."), and from a training checkpoint,
+// with the ASPP excluded; the backbone must come from the file and the
+// ASPP stay as initialised.
+func TestInitWeights(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Seed = 1
+	src := newTestTrainer(t, cfg)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.safetensors")
+	if err := src.net.Store().Save(model, nil); err != nil {
+		t.Fatal(err)
+	}
+	bare := map[string]safetensors.Tensor{}
+	for n, x := range readTensors(t, model) {
+		bare[strings.TrimPrefix(n, "base.")] = x
+	}
+	bare["fc.weight"] = safetensors.Tensor{DType: "F32", Shape: []int64{1}, Data: make([]byte, 4)} // DeepLabV1's classifier, dropped
+	bareFile := filepath.Join(dir, "bare.safetensors")
+	if err := safetensors.Write(bareFile, bare, nil); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "ckpt.safetensors")
+	src.run = checkpoint.Run{Format: CheckpointFormat, Config: "x: 1\n"}
+	if err := checkpoint.Save(ckpt, src.run, 1, src.parts(), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := readTensors(t, model)
+	for _, file := range []string{model, bareFile, ckpt} {
+		cfg.Seed = 2
+		dst := newTestTrainer(t, cfg)
+		before := map[string][]float32{}
+		for n, x := range dst.net.Store().Tensors() {
+			before[n], _ = x.Float32s()
+		}
+		msg, err := loadInit(dst.net, file, "", []string{"base.aspp."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(dst.net.Store().Entries())
+		if !strings.Contains(msg, fmt.Sprintf("initialised %d of %d", n-8, n)) {
+			t.Errorf("%s: %s", file, msg)
+		}
+		for name, x := range dst.net.Store().Tensors() {
+			v, _ := x.Float32s()
+			b, err := x.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(name, "base.aspp.") {
+				if !reflect.DeepEqual(v, before[name]) {
+					t.Errorf("%s: excluded %s changed", file, name)
+				}
+			} else if !reflect.DeepEqual(b, want[name].Data) {
+				t.Errorf("%s: %s not loaded", file, name)
+			}
+		}
+	}
+	dst := newTestTrainer(t, cfg)
+	_, err := loadInit(dst.net, model, "resnet38-mxnet", nil)
+	wantBad(t, "classifier source", err, model, "init_source")
+	_, err = loadInit(dst.net, model, "", []string{"base."})
+	wantBad(t, "nothing matches", err, model, "init_weights")
 }
