@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/l2g/l2g/internal/badinput"
 	"github.com/l2g/l2g/internal/data"
 	"github.com/l2g/l2g/stages"
 )
@@ -184,6 +187,18 @@ func (a *Activities) datasetInput(ctx context.Context, name string, spec data.Sp
 		return Input{}, nil, err
 	}
 	return Input{Name: name, Path: sp.List, Digest: digestFiles(sp.Root, files)}, sp, nil
+}
+
+// fileInput is one file given by the config (initial weights), by content.
+func (a *Activities) fileInput(ctx context.Context, name, path string) (Input, error) {
+	sum, _, err := a.hash.File(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Input{}, badinput.New(path, name, "file not found")
+		}
+		return Input{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return Input{Name: name, Path: path, Digest: sum}, nil
 }
 
 // inputHash identifies a stage execution: the stage kind, the activity

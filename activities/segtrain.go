@@ -17,7 +17,10 @@ type SegTrainRequest struct {
 	Data   runconfig.Data    `json:"data"`
 	Config segtrain.Config   `json:"config"`
 	Labels PseudolabelResult `json:"labels"`
-	Device string            `json:"device,omitempty"`
+	// InitWeights initialises the network (.safetensors); "" starts from
+	// the random initialisation of Config.Seed.
+	InitWeights string `json:"init_weights,omitempty"`
+	Device      string `json:"device,omitempty"`
 }
 
 // SegTrain runs the segmentation stage. A retried attempt resumes from the
@@ -37,7 +40,15 @@ func (a *Activities) SegTrain(ctx context.Context, req SegTrainRequest) (SegTrai
 			if err != nil {
 				return nil, err
 			}
-			return []Input{tr, val, upstream("labels", req.Labels.Ref)}, nil
+			inputs := []Input{tr, val, upstream("labels", req.Labels.Ref)}
+			if req.InitWeights != "" {
+				w, err := a.fileInput(ctx, "init_weights", req.InitWeights)
+				if err != nil {
+					return nil, err
+				}
+				inputs = append(inputs, w)
+			}
+			return inputs, nil
 		},
 		run: func(ctx context.Context, dir string) (*SegTrainResult, []string, map[string]float64, error) {
 			dev, release, err := a.device(ctx, req.Device)
@@ -48,6 +59,7 @@ func (a *Activities) SegTrain(ctx context.Context, req SegTrainRequest) (SegTrai
 			in := segtrain.Inputs{
 				DataRoot: req.Data.Root, TrainList: req.Data.SegTrainList, Labels: req.Labels.Parquet,
 				ValList: req.Data.ValList, OutDir: dir, Device: dev, RunID: req.Stage.Run.ID,
+				InitWeights: req.InitWeights,
 			}
 			in.ResumeFrom = a.resumePoint(ctx, filepath.Join(dir, segtrain.CheckpointDir))
 			res := &SegTrainResult{ResumedFrom: in.ResumeFrom, MIoU: segmetrics.Metric(nan())}

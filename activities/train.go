@@ -21,7 +21,10 @@ type TrainRequest struct {
 	Config train.Config   `json:"config"`
 	// Saliency is required by mode l2g-shape.
 	Saliency *SaliencyResult `json:"saliency,omitempty"`
-	Device   string          `json:"device,omitempty"`
+	// InitWeights initialises the nets (.safetensors); "" starts from the
+	// random initialisation of Config.Seed.
+	InitWeights string `json:"init_weights,omitempty"`
+	Device      string `json:"device,omitempty"`
 }
 
 // Train runs the training stage. A retried attempt resumes from the
@@ -35,6 +38,13 @@ func (a *Activities) Train(ctx context.Context, req TrainRequest) (TrainResult, 
 				return nil, err
 			}
 			inputs := []Input{in}
+			if req.InitWeights != "" {
+				w, err := a.fileInput(ctx, "init_weights", req.InitWeights)
+				if err != nil {
+					return nil, err
+				}
+				inputs = append(inputs, w)
+			}
 			if req.Config.Mode == train.ModeL2GShape {
 				if req.Saliency == nil {
 					return nil, badRequest("saliency", "mode %s needs the saliency stage's maps", req.Config.Mode)
@@ -49,7 +59,7 @@ func (a *Activities) Train(ctx context.Context, req TrainRequest) (TrainResult, 
 				return nil, nil, nil, err
 			}
 			defer release()
-			in := train.Inputs{DataRoot: req.Data.Root, TrainList: req.Data.TrainList, OutDir: dir, Device: dev}
+			in := train.Inputs{DataRoot: req.Data.Root, TrainList: req.Data.TrainList, OutDir: dir, Device: dev, InitWeights: req.InitWeights}
 			if req.Saliency != nil {
 				in.SalDir = req.Saliency.MapsDir
 			}

@@ -52,7 +52,7 @@ func (p Plan) Train(i int, sal *activities.SaliencyResult) activities.TrainReque
 	m := c.Modes[i]
 	req := activities.TrainRequest{
 		Stage: p.stage(temporalcfg.StageTrain, BranchName(temporalcfg.StageTrain, string(m))),
-		Data:  c.Data, Config: c.TrainConfig(m), Device: c.Device,
+		Data:  c.Data, Config: c.TrainConfig(m), Device: c.Device, InitWeights: c.Weights.Train,
 	}
 	if runconfig.ModeUsesSaliency(m) {
 		req.Saliency = sal
@@ -106,7 +106,7 @@ func (p Plan) SegTrain(pl activities.PseudolabelResult) activities.SegTrainReque
 	c := p.In.Config
 	return activities.SegTrainRequest{
 		Stage: p.stage(temporalcfg.StageSegTrain, NameSegTrain),
-		Data:  c.Data, Config: c.SegTrain, Labels: pl, Device: c.Device,
+		Data:  c.Data, Config: c.SegTrain, Labels: pl, Device: c.Device, InitWeights: c.Weights.SegTrain,
 	}
 }
 

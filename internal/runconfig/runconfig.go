@@ -44,6 +44,9 @@ type Config struct {
 	// Device is what the GPU stages run on when the worker does not assign
 	// one: cpu, cuda, cuda:N or auto.
 	Device string `yaml:"device" json:"device"`
+	// Weights are starting weights; relative paths in the file are taken
+	// from the file's directory.
+	Weights Weights `yaml:"weights" json:"weights"`
 
 	Saliency    saliency.Config    `yaml:"saliency" json:"saliency"`
 	Train       train.Config       `yaml:"train" json:"train"`
@@ -73,6 +76,17 @@ type Data struct {
 	SegTrainList string `yaml:"segtrain_list" json:"segtrain_list"`
 	// ValList is predicted by the segmentation net and scored.
 	ValList string `yaml:"val_list" json:"val_list"`
+}
+
+// Weights name the initial weights of the networks (.safetensors, the
+// stages' InitWeights). Each file is an input of its stage's hash.
+type Weights struct {
+	// Train initialises every classifier (ImageNet-pretrained ResNet-38
+	// converted with l2g's weights importer, or a small net pretrained on
+	// other synthetic data).
+	Train string `yaml:"train" json:"train,omitempty"`
+	// SegTrain initialises the segmentation network.
+	SegTrain string `yaml:"segtrain" json:"segtrain,omitempty"`
 }
 
 // DataKind parses Kind (checked by Validate; voc when invalid).
@@ -152,8 +166,10 @@ func Parse(path string, b []byte) (Config, error) {
 		cfg.SegTrain.Optim.Groups = segGroups
 	}
 	cfg.Path = path
-	if cfg.Data.Root != "" && !filepath.IsAbs(cfg.Data.Root) {
-		cfg.Data.Root = filepath.Join(filepath.Dir(path), cfg.Data.Root)
+	for _, p := range []*string{&cfg.Data.Root, &cfg.Weights.Train, &cfg.Weights.SegTrain} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err

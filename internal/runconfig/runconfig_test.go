@@ -41,6 +41,7 @@ func TestPresetsLoad(t *testing.T) {
 func TestDefaultsAndDerivedFields(t *testing.T) {
 	cfg, err := Parse("p.yaml", []byte(`
 data: {root: data/x}
+weights: {train: w/pre.safetensors, segtrain: /abs/seg.safetensors}
 train: {optim: {lr: 0.05}}
 segtrain: {dataset: coco, model: {num_classes: 21}}
 `))
@@ -49,6 +50,14 @@ segtrain: {dataset: coco, model: {num_classes: 21}}
 	}
 	if cfg.Data.Root != filepath.Join(".", "data", "x") || cfg.Data.TrainList != "train_cls.txt" {
 		t.Errorf("data %+v", cfg.Data)
+	}
+	// Paths in the file are relative to the file.
+	cfg2, err := Parse("configs/p.yaml", []byte("weights: {train: w/pre.safetensors, segtrain: /abs/seg.safetensors}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg2.Weights.Train != filepath.Join("configs", "w", "pre.safetensors") || cfg2.Weights.SegTrain != "/abs/seg.safetensors" {
+		t.Errorf("weights %+v", cfg2.Weights)
 	}
 	if len(cfg.Modes) != 1 || cfg.Modes[0] != train.ModeL2GShape || cfg.SegMode != train.ModeL2GShape {
 		t.Errorf("modes %v seg_mode %s, want the train mode alone", cfg.Modes, cfg.SegMode)
