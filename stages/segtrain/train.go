@@ -298,7 +298,6 @@ func (t *trainer) loop(ctx context.Context, done int, records []LogRecord, logPa
 		return records, err
 	}
 	t.saver.Write = func(path string, it int) error {
-		meta[MetaIteration] = fmt.Sprint(it)
 		if err := checkpoint.Save(path, t.run, it, t.parts(), meta); err != nil {
 			return fmt.Errorf("segtrain: %w", err)
 		}
