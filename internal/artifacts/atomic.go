@@ -49,6 +49,10 @@ func (a *File) Commit() error {
 	tmp := a.f.Name()
 	err := a.w.Flush()
 	if err == nil {
+		// CreateTemp makes 0600 files; outputs are meant to be shared.
+		err = a.f.Chmod(0o644)
+	}
+	if err == nil {
 		err = a.f.Sync()
 	}
 	if cerr := a.f.Close(); err == nil {

@@ -46,3 +46,17 @@ func TestWriteFileAndFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("after commit: %q", b)
 	}
 }
+
+func TestCommittedFilesAreWorldReadable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.bin")
+	if err := artifacts.WriteFile(p, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, want 0644", st.Mode().Perm())
+	}
+}
