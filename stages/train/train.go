@@ -26,6 +26,7 @@ import (
 	"github.com/l2g/l2g/internal/nn"
 	"github.com/l2g/l2g/internal/safetensors"
 	"github.com/l2g/l2g/internal/torch"
+	"github.com/l2g/l2g/internal/weights"
 	"github.com/l2g/l2g/stages"
 )
 
@@ -49,10 +50,15 @@ type Inputs struct {
 	// SalDir holds the saliency maps <id>.png; "" means DataRoot/Sal. Only
 	// mode l2g-shape reads them, and it needs one per image.
 	SalDir string
-	// InitWeights initialises every net (non-strictly: the heads may stay
-	// random): a .safetensors file (state_dict names, or a training
-	// checkpoint, whose global net is used).
+	// InitWeights initialises every net by name, non-strictly (the heads may
+	// stay random; Config.InitExclude drops more): the ImageNet ResNet-38
+	// (.params, MXNet), a converted state_dict (.pth), or a .safetensors
+	// file of state_dict names (or a training checkpoint: its global net).
 	InitWeights string
+	// InitSource names the kind of InitWeights (internal/weights: e.g.
+	// resnet38-mxnet, resnet38-pth, l2g-global, l2g-local); "" guesses
+	// from the extension.
+	InitSource string
 	// ResumeFrom is a checkpoint written by an earlier run with the same
 	// config and list; training continues exactly where it stopped.
 	ResumeFrom string
@@ -140,7 +146,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 	defer t.close()
 
 	if in.InitWeights != "" && in.ResumeFrom == "" {
-		msg, err := t.loadInit(in.InitWeights)
+		msg, err := t.loadInit(in.InitWeights, in.InitSource)
 		if err != nil {
 			return Outputs{}, err
 		}
@@ -276,30 +282,54 @@ func (t *trainer) close() {
 	}
 }
 
-// loadInit copies matching tensors of a weight file into every net.
-func (t *trainer) loadInit(path string) (string, error) {
-	if !strings.EqualFold(filepath.Ext(path), ".safetensors") {
-		return "", badinput.New(path, "init_weights", "unsupported weight file type %q (want .safetensors)", filepath.Ext(path))
-	}
-	st, meta, err := safetensors.Read(path)
-	if err != nil {
-		return "", err
-	}
-	host, err := nn.HostFromSafetensors(path, st)
-	if err != nil {
-		return "", err
-	}
-	prefix := ""
-	if meta[MetaFormat] == CheckpointFormat {
-		prefix = prefixGlobal
-	}
-	rename := func(k string) string {
-		if !strings.HasPrefix(k, prefix) {
-			return ""
+// loadInit copies matching tensors of a weight file into every net, by
+// name, leaving the others (a new head) as initialised.
+func (t *trainer) loadInit(path, source string) (string, error) {
+	if source == "" {
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".safetensors":
+		case ".params":
+			source = string(weights.ResNet38MXNet)
+		case ".pth":
+			source = string(weights.ResNet38Pth)
+		default:
+			return "", badinput.New(path, "init_weights", "cannot tell the kind of weight file %q: name it with init_source", filepath.Base(path))
 		}
-		k = strings.TrimPrefix(k, prefix)
+	}
+	var host map[string]nn.HostTensor
+	var rename func(string) string
+	if source == "" {
+		st, meta, err := safetensors.Read(path)
+		if err != nil {
+			return "", err
+		}
+		if host, err = nn.HostFromSafetensors(path, st); err != nil {
+			return "", err
+		}
+		if meta[MetaFormat] == CheckpointFormat {
+			// A training checkpoint: start from its global net.
+			rename = func(k string) string {
+				if !strings.HasPrefix(k, prefixGlobal) {
+					return ""
+				}
+				return strings.TrimPrefix(k, prefixGlobal)
+			}
+		}
+	} else {
+		src, err := weights.ParseSource(source)
+		if err != nil {
+			return "", badinput.Wrap(path, "init_source", err)
+		}
+		if host, rename, err = weights.Read(path, src); err != nil {
+			return "", err
+		}
+	}
+	exclude := func(k string) string {
+		if rename != nil {
+			k = rename(k)
+		}
 		for _, p := range t.cfg.InitExclude {
-			if strings.HasPrefix(k, p) {
+			if k != "" && strings.HasPrefix(k, p) {
 				return ""
 			}
 		}
@@ -311,7 +341,7 @@ func (t *trainer) loadInit(path string) (string, error) {
 	}
 	var loaded, total int
 	for _, c := range nets {
-		missing, _, err := c.Store().LoadHost(host, nn.LoadOpts{Rename: rename, Source: path})
+		missing, _, err := c.Store().LoadHost(host, nn.LoadOpts{Rename: exclude, Source: path})
 		if err != nil {
 			return "", err
 		}

@@ -312,3 +312,48 @@ func TestResumeRejectsAnotherConfig(t *testing.T) {
 		t.Fatalf("resume with other threads and workers: %v", err)
 	}
 }
+
+// TestInitWeights starts a run from the weights of another (with zero
+// learning rates, so the output shows what was loaded): every tensor but the
+// excluded head equals the file's, and the excluded one does not.
+func TestInitWeights(t *testing.T) {
+	cfg := tinyConfig(ModeL2G)
+	cfg.MaxIterations = 2
+	src, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxIterations = 1
+	cfg.Seed = 5
+	cfg.InitExclude = []string{"fc8."}
+	cfg.Optim.Groups = map[string]nn.GroupOpts{"backbone": {}, "new": {}}
+	var msg string
+	for _, init := range []string{src.Checkpoint, checkpointName(filepath.Join(filepath.Dir(src.Log), CheckpointDir), 2)} {
+		out, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir(), InitWeights: init}, func(p stages.Progress) {
+			if p.Message != "" {
+				msg = p.Message
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := readTensors(t, src.Checkpoint)
+		for _, path := range []string{out.Checkpoint, out.LocalCheckpoint} {
+			got, _ := readTensors(t, path)
+			for n, x := range got {
+				same := string(x.Data) == string(want[n].Data)
+				if same == (n == "fc8.weight") {
+					t.Errorf("%s from %s: %s equal to the init file: %v", filepath.Base(path), filepath.Base(init), n, same)
+				}
+			}
+		}
+		if !strings.Contains(msg, "initialised 17 of 18 tensors") {
+			t.Errorf("init message %q", msg)
+		}
+	}
+	_, err = Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir(), InitWeights: filepath.Join(synthDir, "classes.txt")}, nil)
+	var be *badinput.Error
+	if !errors.As(err, &be) || be.Field != "init_weights" {
+		t.Errorf("init from a text file: %v, want bad input naming init_weights", err)
+	}
+}
