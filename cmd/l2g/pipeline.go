@@ -20,6 +20,7 @@ import (
 	"github.com/l2g/l2g/activities"
 	"github.com/l2g/l2g/internal/badinput"
 	"github.com/l2g/l2g/internal/runconfig"
+	"github.com/l2g/l2g/internal/segmetrics"
 	"github.com/l2g/l2g/internal/temporalcfg"
 	"github.com/l2g/l2g/internal/torch"
 	"github.com/l2g/l2g/internal/workers"
@@ -187,14 +188,10 @@ func workerDevices() ([]string, error) {
 // mode the CAM mIoU (best background threshold) and the pseudo-label mIoU
 // on the eval list, then the segmentation net's val mIoU.
 func printResult(w io.Writer, res workflows.PipelineResult, took time.Duration) {
-	label := map[string]string{"cam": "CAM baseline", "local": "local crops only", "l2g": "L2G", "l2g-shape": "L2G + shape"}
 	fmt.Fprintf(w, "\nrun %s finished in %s: %s\n\n", res.RunID, took.Round(time.Second), res.Dir)
 	fmt.Fprintf(w, "%-28s %18s %20s\n", "training mode", "CAM mIoU (thr)", "pseudo-label mIoU")
 	for _, b := range res.Branches {
-		name := b.Mode
-		if l, ok := label[b.Mode]; ok {
-			name = fmt.Sprintf("%s (%s)", l, b.Mode)
-		}
+		name := fmt.Sprintf("%s (%s)", modeLabel(b.Mode), b.Mode)
 		fmt.Fprintf(w, "%-28s %11s (%.2f) %20s\n", name, pct(float64(b.CAMEval.MIoU)), float64(b.CAMEval.Threshold), pct(float64(b.Eval.MIoU)))
 	}
 	fmt.Fprintf(w, "\nsegmentation net on %s pseudo-labels: val mIoU %s (%d images)\n",
@@ -212,4 +209,13 @@ func pct(v float64) string {
 func notFound(err error) bool {
 	var nf *serviceerror.NotFound
 	return errors.As(err, &nf)
+}
+
+// metricsFloats converts scores (NaN for a class without pixels) to floats.
+func metricsFloats(m []segmetrics.Metric) []float64 {
+	out := make([]float64, len(m))
+	for i, v := range m {
+		out[i] = float64(v)
+	}
+	return out
 }

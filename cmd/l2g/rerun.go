@@ -107,7 +107,7 @@ func rerunHandler(ctx context.Context, out, msg io.Writer, f pipelineFlags, ov t
 		fmt.Fprintln(out, id)
 		return nil
 	}
-	return waitRun(ctx, c, run, out, msg, quiet, local)
+	return waitRun(ctx, c, run, in, out, msg, quiet, local)
 }
 
 // runInput reads a run's workflow input from the first event of its

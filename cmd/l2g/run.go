@@ -98,11 +98,11 @@ func runHandler(ctx context.Context, out, msg io.Writer, f pipelineFlags, ov tem
 		fmt.Fprintf(out, "%s\nfollow it with `l2g status %s`, stop it with `l2g cancel %s`\n", id, id, id)
 		return nil
 	}
-	return waitRun(ctx, c, run, out, msg, quiet, local)
+	return waitRun(ctx, c, run, in, out, msg, quiet, local)
 }
 
 // waitRun follows a started run to its end and prints the table.
-func waitRun(ctx context.Context, c client.Client, run client.WorkflowRun, out, msg io.Writer, quiet, local bool) error {
+func waitRun(ctx context.Context, c client.Client, run client.WorkflowRun, in workflows.PipelineInput, out, msg io.Writer, quiet, local bool) error {
 	start := time.Now()
 	id := run.GetID()
 	fctx, stopFollow := context.WithCancel(ctx)
@@ -128,7 +128,13 @@ func waitRun(ctx context.Context, c client.Client, run client.WorkflowRun, out, 
 	if err != nil {
 		return fmt.Errorf("run %s failed: %s", id, failureText(err))
 	}
-	printResult(out, res, time.Since(start))
+	took := time.Since(start)
+	printResult(out, res, took)
+	path, err := writeReport(ctx, in, res, took)
+	if err != nil {
+		return fmt.Errorf("run %s finished, but its report: %w", id, err)
+	}
+	fmt.Fprintf(out, "\nreport: %s\n", path)
 	return nil
 }
 
