@@ -49,6 +49,10 @@ func newRootCmd() *cobra.Command {
 		newStageCmd(),
 		newScheduleCmd(),
 		newCancelCmd(),
+		newSegtrainCmd(),
+		newSegtestCmd(),
+		newServerCmd(),
+		newWorkerCmd(),
 	)
 	return root
 }

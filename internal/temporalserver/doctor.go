@@ -1,11 +1,16 @@
 package temporalserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,29 +23,39 @@ type Finding struct {
 	Remedy string // "" when OK
 }
 
-// Check tells whether Start could run with o here and now: the state
-// directory is writable, no other server holds its lock, and every port is
-// free. It changes nothing on disk and returns one finding per check, for
-// `l2g doctor`.
+// Check tells whether the embedded server can be used with o here and now:
+// the state directory is writable, and either no other server holds its
+// lock and every port is free, or an l2g server already runs on it and
+// answers (which is fine: workers and `l2g run` use it). It changes nothing
+// on disk, returns one finding per check, for `l2g doctor`, and takes at
+// most a few seconds (the health check of a running server is bounded).
 func Check(o Options) []Finding {
 	o, err := o.withDefaults()
 	if err != nil {
 		return []Finding{{Check: "options", Detail: err.Error(),
-			Remedy: "fix server.embedded in temporal.yaml (l2g doctor prints the file it read)"}}
+			Remedy: "fix server.embedded in temporal.yaml"}}
 	}
-	var out []Finding
-	out = append(out, checkStateDir(o.StateDir))
-	out = append(out, checkDatabase(filepath.Join(o.StateDir, DBFile)))
-	out = append(out, checkLock(filepath.Join(o.StateDir, LockFile)))
+	out := []Finding{
+		checkStateDir(o.StateDir),
+		checkDatabase(filepath.Join(o.StateDir, DBFile)),
+	}
+	lock, running := checkLock(o)
+	out = append(out, lock)
 	for _, p := range o.Ports.Named(o.UI) {
 		f := Finding{Check: "port " + p.Name, OK: true, Detail: o.addr(p.Port) + " is free"}
-		if bad := probePort(o.IP, p.Name, p.Port); bad != nil {
+		bad := probePort(o.IP, p.Name, p.Port)
+		switch {
+		case bad == nil:
+		case bad.Busy() && running:
+			f.Detail = bad.Addr + " is in use by the running l2g server"
+		case bad.Busy():
 			f.OK = false
-			f.Detail = bad.Error()
-			f.Remedy = fmt.Sprintf("free %s, or set server.embedded.ports.%s in temporal.yaml", bad.Addr, p.Name)
-			if !bad.Busy() {
-				f.Remedy = "check server.embedded.ip: this host may not have that address"
-			}
+			f.Detail = bad.Addr + " is in use"
+			f.Remedy = fmt.Sprintf("stop what listens there (another Temporal server?), or set server.embedded.ports.%s in temporal.yaml", p.Name)
+		default:
+			f.OK = false
+			f.Detail = fmt.Sprintf("cannot bind %s: %v", bad.Addr, bad.Err)
+			f.Remedy = "check server.embedded.ip: this host may not have that address"
 		}
 		out = append(out, f)
 	}
@@ -97,25 +112,54 @@ func checkDatabase(path string) Finding {
 	}
 }
 
-// checkLock tries the lock and lets go at once. It never creates the lock
-// file: a missing one means nobody holds it.
-func checkLock(path string) Finding {
-	f := Finding{Check: "lock"}
+// checkLock tries the lock and lets go at once; it never creates the lock
+// file, a missing one means nobody holds it. When the lock is held it asks
+// the frontend whether a server answers there, and reports that as running.
+func checkLock(o Options) (f Finding, running bool) {
+	path := filepath.Join(o.StateDir, LockFile)
+	f = Finding{Check: "lock"}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		f.OK, f.Detail = true, "no server has used this state dir yet"
-		return f
+		return f, false
 	}
 	l, err := tryLock(path)
 	var locked *LockedError
 	switch {
 	case errors.As(err, &locked):
-		f.Detail = locked.Error()
-		f.Remedy = "an `l2g server` is already running here: point workers at it, or stop it before starting another"
+		holder := "another process"
+		if locked.PID > 0 {
+			holder = fmt.Sprintf("process %d", locked.PID)
+		}
+		if err := frontendAnswers(o); err != nil {
+			f.Detail = fmt.Sprintf("%s holds %s, but no server answers at %s (%v)", holder, path, o.addr(o.Ports.Frontend), err)
+			f.Remedy = "the holder may still be starting, or be hung: wait, or stop it"
+			return f, false
+		}
+		f.OK = true
+		f.Detail = fmt.Sprintf("an l2g server (%s) runs on this state dir and answers at %s", holder, o.addr(o.Ports.Frontend))
+		return f, true
 	case err != nil:
 		f.Detail, f.Remedy = err.Error(), "fix the permissions of "+path
 	default:
 		_ = l.release()
 		f.OK, f.Detail = true, path+" is free"
 	}
-	return f
+	return f, false
+}
+
+// frontendAnswers asks the frontend's health check, giving up after a few
+// seconds.
+func frontendAnswers(o Options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: o.addr(o.Ports.Frontend),
+		Logger:   sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
 }

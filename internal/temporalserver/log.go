@@ -3,6 +3,7 @@ package temporalserver
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -13,9 +14,13 @@ import (
 type slogLogger struct {
 	l     *slog.Logger
 	level slog.Leveler
+	// stopping is set by Server.Stop: in-flight polls and queue writes then
+	// fail with "context canceled" at error level, which is only noise.
+	// Debug level still shows them.
+	stopping *atomic.Bool
 }
 
-var _ log.Logger = slogLogger{}
+var _ log.Logger = slogLogger{stopping: new(atomic.Bool)}
 
 func (s slogLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
 func (s slogLogger) Info(msg string, tags ...tag.Tag)  { s.log(slog.LevelInfo, msg, tags) }
@@ -30,7 +35,8 @@ func (s slogLogger) Fatal(msg string, tags ...tag.Tag)  { s.log(slog.LevelError,
 
 func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 	ctx := context.Background()
-	if level < s.level.Level() || !s.l.Enabled(ctx, level) {
+	floor := s.level.Level()
+	if level < floor || !s.l.Enabled(ctx, level) || (s.stopping.Load() && floor > slog.LevelDebug) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, len(tags)+1)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -134,6 +135,8 @@ type Server struct {
 	ui     *uiServer
 	lock   *stateLock
 	dbPath string
+	// stopping quiets the server's logs during shutdown (see slogLogger).
+	stopping *atomic.Bool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -158,7 +161,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, lock: lock, dbPath: filepath.Join(o.StateDir, DBFile)}
+	s := &Server{opts: o, lock: lock, dbPath: filepath.Join(o.StateDir, DBFile), stopping: new(atomic.Bool)}
 	started := false
 	defer func() {
 		if !started {
@@ -174,31 +177,42 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	// Phase timings at debug level say where a slow start went.
+	mark := time.Now()
+	phase := func(name string) {
+		o.Logger.Debug("temporal server start", "phase", name, "took", time.Since(mark))
+		mark = time.Now()
+	}
 	sqlCfg := o.sqlConfig(s.dbPath)
 	if err := ensureSchema(sqlCfg); err != nil {
 		return nil, err
 	}
+	phase("schema")
 	if err := o.createNamespaces(sqlCfg); err != nil {
 		return nil, err
 	}
+	phase("namespaces")
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 
-	srv, err := temporal.NewServer(o.serverOptions(sqlCfg)...)
+	srv, err := temporal.NewServer(o.serverOptions(sqlCfg, s.stopping)...)
 	if err != nil {
 		return nil, fmt.Errorf("temporal server: build: %w", err)
 	}
+	phase("build")
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("temporal server: start: %w", err)
 	}
 	s.srv = srv
+	phase("services")
 	if o.UI {
 		s.ui = startUI(o)
 	}
 	if err := s.awaitNamespaces(ctx); err != nil {
 		return nil, err
 	}
+	phase("ready")
 	started = true
 	return s, nil
 }
@@ -224,6 +238,7 @@ func (s *Server) Namespaces() []string { return slices.Clone(s.opts.Namespaces) 
 // is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		s.stopping.Store(true)
 		var errs []error
 		if s.ui != nil {
 			s.ui.stop()
@@ -302,9 +317,9 @@ func (o Options) createNamespaces(cfg *config.SQL) error {
 	return nil
 }
 
-func (o Options) serverOptions(sqlCfg *config.SQL) []temporal.ServerOption {
+func (o Options) serverOptions(sqlCfg *config.SQL, stopping *atomic.Bool) []temporal.ServerOption {
 	cfg := o.serverConfig(sqlCfg)
-	logger := slogLogger{l: o.Logger, level: o.LogLevel}
+	logger := slogLogger{l: o.Logger, level: o.LogLevel, stopping: stopping}
 	hosts := map[primitives.ServiceName]static.Hosts{
 		primitives.FrontendService: static.SingleLocalHost(o.addr(o.Ports.Frontend)),
 		primitives.HistoryService:  static.SingleLocalHost(o.addr(o.Ports.History)),

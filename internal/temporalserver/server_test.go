@@ -3,6 +3,7 @@ package temporalserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,16 +224,17 @@ func TestServerRunsWorkflowAndKeepsHistoryAcrossRestart(t *testing.T) {
 		t.Fatalf("second server: err = %v, want a LockedError naming the lock file and our pid", err)
 	}
 
-	// Doctor sees the running server: lock held, frontend port busy.
-	byCheck := map[string]temporalserver.Finding{}
+	// Doctor sees the running server and finds nothing wrong: the lock is
+	// held by a server that answers, and the ports are its own.
 	for _, f := range temporalserver.Check(opts) {
-		byCheck[f.Check] = f
-	}
-	if f := byCheck["lock"]; f.OK || f.Remedy == "" {
-		t.Errorf("doctor lock finding with a server running: %+v", f)
-	}
-	if f := byCheck["port frontend"]; f.OK || !strings.Contains(f.Remedy, "server.embedded.ports.frontend") {
-		t.Errorf("doctor frontend port finding with a server running: %+v", f)
+		switch {
+		case !f.OK:
+			t.Errorf("doctor with the server running: %+v", f)
+		case f.Check == "lock" && !strings.Contains(f.Detail, fmt.Sprintf("l2g server (process %d) runs", os.Getpid())):
+			t.Errorf("doctor lock finding: %+v", f)
+		case strings.HasPrefix(f.Check, "port ") && !strings.Contains(f.Detail, "in use by the running l2g server"):
+			t.Errorf("doctor port finding: %+v", f)
+		}
 	}
 
 	h.stop()
@@ -313,7 +316,7 @@ func TestBusyPortIsNamed(t *testing.T) {
 				t.Errorf("lock still held after a failed start: %+v", f)
 			}
 		case "port matching":
-			if f.OK || f.Remedy == "" {
+			if f.OK || !strings.Contains(f.Detail, "in use") || !strings.Contains(f.Remedy, "server.embedded.ports.matching") {
 				t.Errorf("doctor missed the busy matching port: %+v", f)
 			}
 		case "port frontend", "state dir", "database":
@@ -368,5 +371,27 @@ func TestCheckStateDir(t *testing.T) {
 	bad := findings(dir)
 	if _, ok := bad["port ui"]; !ok {
 		t.Error("UI port not checked with UI on")
+	}
+}
+
+func TestCheckLockHeldWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, temporalserver.LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range temporalserver.Check(temporalserver.Options{StateDir: dir, Ports: freePorts(t)}) {
+		if fd.Check == "lock" && (fd.OK || !strings.Contains(fd.Detail, "no server answers") || fd.Remedy == "") {
+			t.Errorf("lock held by a process that serves nothing: %+v", fd)
+		}
+	}
+	_, err = temporalserver.Start(context.Background(), temporalserver.Options{StateDir: dir, Ports: freePorts(t)})
+	var locked *temporalserver.LockedError
+	if !errors.As(err, &locked) {
+		t.Errorf("Start under a held lock: %v", err)
 	}
 }

@@ -33,7 +33,7 @@ func (r Registrations) Check(kinds []string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("nothing is registered for the %s task queue yet (the stage activities are added to cmd/l2g's registrations as they land)",
+		return fmt.Errorf("nothing is registered for the %s task queue",
 			strings.Join(missing, ", "))
 	}
 	return nil
