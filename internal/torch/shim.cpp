@@ -35,9 +35,14 @@ char *dup(const std::string &s) {
   return p;
 }
 
+// apply_threads gives the calling OS thread the process-wide thread count.
+// OpenMP keeps the count per OS thread; get_num_threads() first runs
+// libtorch's lazy per-thread initialisation, so that even a Go thread that
+// never ran an ATen parallel loop does not keep OpenMP's own default.
 void apply_threads() {
+  int cur = at::get_num_threads();
   int n = g_threads.load(std::memory_order_relaxed);
-  if (n > 0 && at::get_num_threads() != n) {
+  if (n > 0 && cur != n) {
     at::set_num_threads(n);
   }
 }
