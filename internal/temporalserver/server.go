@@ -200,11 +200,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporal server: build: %w", err)
 	}
+	s.srv = srv // so that a failed start stops the services that did start
 	phase("build")
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("temporal server: start: %w", err)
 	}
-	s.srv = srv
 	phase("services")
 	if o.UI {
 		s.ui = startUI(o)

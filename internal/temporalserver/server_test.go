@@ -133,6 +133,7 @@ func connect(t testing.TB, srv *temporalserver.Server, withWorkers bool) *harnes
 	t.Helper()
 	cfg := temporalcfg.Default()
 	cfg.Connection.Address = srv.Address()
+	cfg.Connection.Namespace = srv.Namespaces()[len(srv.Namespaces())-1]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := temporalcfg.Dial(ctx, cfg.Connection, testLogger(t))
@@ -183,7 +184,9 @@ func (h *harness) runTwoStage(t testing.TB, id string, x int) twoStageResult {
 
 func TestServerRunsWorkflowAndKeepsHistoryAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	opts := temporalserver.Options{StateDir: dir, Ports: freePorts(t), UI: true, Retention: 48 * time.Hour, Logger: testLogger(t)}
+	// The workflow runs in a namespace of its own, registered beside default.
+	opts := temporalserver.Options{StateDir: dir, Ports: freePorts(t), UI: true, Namespaces: []string{"default", "l2g"},
+		Retention: 48 * time.Hour, Logger: testLogger(t)}
 	srv := startServer(t, opts)
 	stopped := false
 	defer func() {
@@ -280,12 +283,14 @@ func TestServerRunsWorkflowAndKeepsHistoryAcrossRestart(t *testing.T) {
 			completedActivities, last)
 	}
 
-	ns, err := h2.client.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(); got != 72*time.Hour {
-		t.Errorf("retention after restart with 72h: %v", got)
+	for _, name := range []string{"default", "l2g"} {
+		ns, err := h2.client.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(); got != 72*time.Hour {
+			t.Errorf("retention of %s after restart with 72h: %v", name, got)
+		}
 	}
 }
 
@@ -393,5 +398,23 @@ func TestCheckLockHeldWithoutServer(t *testing.T) {
 	var locked *temporalserver.LockedError
 	if !errors.As(err, &locked) {
 		t.Errorf("Start under a held lock: %v", err)
+	}
+}
+
+func TestOptionsFromConfig(t *testing.T) {
+	cfg := temporalcfg.Default()
+	cfg.Server.Embedded.StateDir = "/state"
+	cfg.Server.Embedded.Ports = temporalcfg.Ports{Frontend: 9000}
+	cfg.Connection.Namespace = "l2g"
+	o := temporalserver.OptionsFromConfig(cfg, nil)
+	if o.StateDir != "/state" || o.IP != "127.0.0.1" || o.Ports.Frontend != 9000 || !o.UI || o.Retention != 720*time.Hour {
+		t.Errorf("options %+v", o)
+	}
+	if len(o.Namespaces) != 2 || o.Namespaces[0] != "default" || o.Namespaces[1] != "l2g" {
+		t.Errorf("namespaces %v, want default and the connection's l2g", o.Namespaces)
+	}
+	cfg.Connection.Namespace = "default"
+	if o := temporalserver.OptionsFromConfig(cfg, nil); len(o.Namespaces) != 1 {
+		t.Errorf("namespaces %v, want default once", o.Namespaces)
 	}
 }
