@@ -82,7 +82,7 @@ func doctor(w io.Writer, ov temporalcfg.Overrides) error {
 	cfg, err := temporalcfg.Load(ov, os.LookupEnv)
 	if err != nil {
 		line(false, "temporal.yaml", err.Error(), "fix the named field")
-	} else if cfg.Connection.Address != "" {
+	} else if !cfg.Connection.Embedded() {
 		fmt.Fprintf(w, "ok   %-16s external cluster %s (namespace %s): embedded server not used\n", "temporal", cfg.Connection.Address, cfg.Connection.Namespace)
 	} else {
 		for _, f := range temporalserver.Check(temporalserver.OptionsFromConfig(cfg, slog.New(slog.DiscardHandler))) {
