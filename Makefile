@@ -37,21 +37,27 @@ build-sharedlib: setup
 	CGO_LDFLAGS="-L$(CURDIR)/build" $(GO) build -tags l2g_sharedlib \
 	  -ldflags "$(LDFLAGS) -extldflags '-Wl,-rpath,\$$ORIGIN -Wl,-rpath,\$$ORIGIN/../build'" -o bin/l2g-sharedlib ./cmd/l2g
 
+# The main job: the synthetic dataset (once), then the whole pipeline on the
+# embedded Temporal server with a local worker, the comparison table and the
+# path of the HTML report. History stays in runs/.temporal.
+DEMO_DATA := runs/demo-data
 demo: build
-	$(BIN) doctor
-	$(BIN) bench learn --steps 40
+	@test -f $(DEMO_DATA)/synth.json || $(BIN) dataset synth --out $(DEMO_DATA) --classes 5 --train 400 --val 100 --size 96x96 --seed 0
+	$(BIN) run --config configs/pipeline/demo.yaml --data $(DEMO_DATA) --runs runs --state-dir runs/.temporal --local
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(GOFLAGS_TAGS) ./...
+	$(GO) vet -tags "$(strip $(TAGS) integration)" ./test/integration/...
 
 test: 
 	@scripts/setup.sh --test
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
 	$(GO) test $(GOFLAGS_TAGS) -count=1 ./...
+	L2G_BUILD_TAGS="$(TAGS)" $(GO) test -tags "$(strip $(TAGS) integration)" -count=1 -timeout 30m ./test/integration/...
 
 bench:
 	@scripts/setup.sh --bench
