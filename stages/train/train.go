@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -118,6 +119,11 @@ type trainer struct {
 // libtorch's RNG and thread count belong to the process, so one Run at a
 // time per process: two would draw from, and reseed, the same generator.
 func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFunc) (Outputs, error) {
+	// libtorch's CPU results were seen to differ in the last bits when a
+	// goroutine changes OS thread between calls; one thread per run keeps
+	// exact resume exact (as stages/segtrain does).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	if err := cfg.Validate(""); err != nil {
 		return Outputs{}, err
