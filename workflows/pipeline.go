@@ -22,6 +22,15 @@ import (
 // QueryStatus is the name of Pipeline's status query.
 const QueryStatus = "status"
 
+// Change ids of workflow.GetVersion: a run keeps the behaviour it started
+// with when workers are upgraded mid-run (the replay test holds a run
+// recorded before each change).
+const (
+	// versionCAMEvalBeside: cam_eval and pseudolabel run side by side
+	// (version 1) instead of one after the other.
+	versionCAMEvalBeside = "cam-eval-beside-pseudolabel"
+)
+
 // PipelineInput is a whole run, resolved by the CLI: the pipeline config
 // and each stage's activity options from temporal.yaml.
 type PipelineInput struct {
@@ -182,14 +191,28 @@ func (p *pipeline) branch(ctx workflow.Context, i int, sal *activities.SaliencyR
 	if err != nil {
 		return b, err
 	}
-	if err := p.call(ctx, temporalcfg.StageCAMEval, a.CAMEval, p.CAMEval(i, b.CAM, sal), &b.CAMEval, evalMetrics(&b.CAMEval)); err != nil {
-		return b, err
-	}
-	err = p.call(ctx, temporalcfg.StagePseudolabel, a.Pseudolabel, p.Pseudolabel(i, b.CAM, sal), &b.Pseudolabel, func() map[string]float64 {
+	plMetrics := func() map[string]float64 {
 		return metrics("images", float64(b.Pseudolabel.Images), "ignore_fraction", b.Pseudolabel.IgnoreFraction)
-	})
-	if err != nil {
-		return b, err
+	}
+	// Version 1 scores the CAMs beside the pseudo-label export (both read
+	// only the CAMs); runs recorded before it did one after the other.
+	if workflow.GetVersion(ctx, versionCAMEvalBeside, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if err := p.call(ctx, temporalcfg.StageCAMEval, a.CAMEval, p.CAMEval(i, b.CAM, sal), &b.CAMEval, evalMetrics(&b.CAMEval)); err != nil {
+			return b, err
+		}
+		if err := p.call(ctx, temporalcfg.StagePseudolabel, a.Pseudolabel, p.Pseudolabel(i, b.CAM, sal), &b.Pseudolabel, plMetrics); err != nil {
+			return b, err
+		}
+	} else {
+		ev := p.start(ctx, temporalcfg.StageCAMEval, a.CAMEval, p.CAMEval(i, b.CAM, sal))
+		pl := p.start(ctx, temporalcfg.StagePseudolabel, a.Pseudolabel, p.Pseudolabel(i, b.CAM, sal))
+		errEval := ev.wait(ctx, &b.CAMEval, evalMetrics(&b.CAMEval))
+		if err := pl.wait(ctx, &b.Pseudolabel, plMetrics); err != nil {
+			return b, err
+		}
+		if errEval != nil {
+			return b, errEval
+		}
 	}
 	err = p.call(ctx, temporalcfg.StageEvaluate, a.Evaluate, p.LabelEval(i, b.Pseudolabel), &b.Eval, evalMetrics(&b.Eval))
 	return b, err
@@ -198,23 +221,39 @@ func (p *pipeline) branch(ctx workflow.Context, i int, sal *activities.SaliencyR
 // call runs one activity with its stage's options, keeping the status
 // current; headline reads the stage's main numbers from the result.
 func (p *pipeline) call(ctx workflow.Context, kind string, fn any, req request, res any, headline func() map[string]float64) error {
+	return p.start(ctx, kind, fn, req).wait(ctx, res, headline)
+}
+
+// pending is a started activity.
+type pending struct {
+	p    *pipeline
+	name string
+	f    workflow.Future
+}
+
+// start schedules one activity with its stage's options.
+func (p *pipeline) start(ctx workflow.Context, kind string, fn any, req request) pending {
 	name := req.StageHeader().Name
 	ao := p.In.Activities[kind].Workflow()
 	ao.ActivityID = name // l2g status matches pending activities by it
 	ao.WaitForCancellation = true
-	actx := workflow.WithActivityOptions(ctx, ao)
 	p.status.set(name, StateRunning, workflow.Now(ctx), nil)
-	err := workflow.ExecuteActivity(actx, fn, req).Get(actx, res)
+	return pending{p: p, name: name, f: workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), fn, req)}
+}
+
+// wait collects the activity's result and records it in the status.
+func (a pending) wait(ctx workflow.Context, res any, headline func() map[string]float64) error {
+	err := a.f.Get(ctx, res)
 	now := workflow.Now(ctx)
 	if err != nil {
 		state := StateFailed
 		if temporal.IsCanceledError(err) {
 			state = StateCanceled
 		}
-		p.status.set(name, state, now, err)
+		a.p.status.set(a.name, state, now, err)
 		return err
 	}
-	st := p.status.set(name, StateDone, now, nil)
+	st := a.p.status.set(a.name, StateDone, now, nil)
 	if ref := refOf(res); ref != nil {
 		st.Dir, st.Manifest, st.Skipped, st.ReusedFrom, st.Seconds = ref.Dir, ref.Manifest, ref.Skipped, ref.ReusedFrom, ref.Seconds
 		if ref.Skipped {

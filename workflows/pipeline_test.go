@@ -166,13 +166,14 @@ func TestPipelineStageOrder(t *testing.T) {
 		t.Errorf("calls %v: want saliency first, segtrain and evaluate-seg last", r.calls)
 	}
 	for _, m := range in.Config.Modes {
-		prev := r.index("saliency")
-		for _, kind := range []string{"train", "cam", "cam_eval", "pseudolabel", "evaluate"} {
-			i := r.index(kind + "-" + string(m))
-			if i <= prev {
-				t.Errorf("%s-%s ran at %d, not after %d: %v", kind, m, i, prev, r.calls)
-			}
-			prev = i
+		name := func(kind string) string { return kind + "-" + string(m) }
+		at := func(kind string) int { return r.index(name(kind)) }
+		// cam_eval and pseudolabel both follow cam (side by side since
+		// version 1 of cam-eval-beside-pseudolabel); evaluate follows
+		// pseudolabel.
+		if !(r.index("saliency") < at("train") && at("train") < at("cam") && at("cam") < at("cam_eval") &&
+			at("cam") < at("pseudolabel") && at("pseudolabel") < at("evaluate")) {
+			t.Errorf("branch %s out of order: %v", m, r.calls)
 		}
 	}
 	// Each request carries the previous stage's result, by reference.
@@ -424,5 +425,32 @@ func TestBadInputRejected(t *testing.T) {
 				t.Errorf("activities ran: %v", r.calls)
 			}
 		})
+	}
+}
+
+// TestCAMEvalBesidePseudolabel: cam_eval and pseudolabel of a branch run
+// at the same time. The cam_eval mock only returns once the pseudolabel
+// activity of its branch has started, which never happens when they run
+// one after the other.
+func TestCAMEvalBesidePseudolabel(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(startOptions("demo-6"))
+	var r recorder
+	var a *activities.Activities
+	env.OnActivity(a.CAMEval, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.CAMEvalRequest) (activities.EvalResult, error) {
+		pl := strings.Replace(req.Stage.Name, "cam_eval-", "pseudolabel-", 1)
+		for range 100 {
+			if r.index(pl) >= 0 {
+				return activities.EvalResult{Ref: ref(req.Stage), MIoU: 0.4, Threshold: 0.2}, nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return activities.EvalResult{}, temporal.NewNonRetryableApplicationError(pl+" did not start while "+req.Stage.Name+" ran", "Sequential", nil)
+	})
+	r.mockAll(env)
+	env.ExecuteWorkflow(Pipeline, testInput(t))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -103,6 +103,9 @@ func progressLine(ls liveStage, width int) string {
 	}
 	done := min(width, width*p.Iteration/p.Total)
 	var b strings.Builder
+	if p.Message != "" && len(p.Losses) == 0 {
+		b.WriteString(p.Message + " ")
+	}
 	fmt.Fprintf(&b, "[%s%s] %d/%d", strings.Repeat("#", done), strings.Repeat(".", width-done), p.Iteration, p.Total)
 	names := make([]string, 0, len(p.Losses))
 	for k := range p.Losses {
@@ -204,16 +207,19 @@ func (v *runView) show(s snapshot) {
 		return
 	}
 	for _, ls := range s.Stages {
-		key := ls.State
-		due := ls.State == workflows.StateRunning && ls.Progress != nil && time.Since(v.last[ls.Name]) > 30*time.Second
-		if v.printed[ls.Name] == key && !due {
-			continue
-		}
 		if ls.State == workflows.StatePending {
 			continue
 		}
-		v.printed[ls.Name], v.last[ls.Name] = key, time.Now()
-		fmt.Fprintln(v.w, stageLine(ls))
+		// A state change at once; new progress of a running stage every
+		// 30 s (the server holds only the last throttled heartbeat).
+		line := stageLine(ls)
+		changed := v.printed[ls.Name] == "" || !strings.HasPrefix(v.printed[ls.Name], fmt.Sprintf("%-24s %-9s", ls.Name, ls.State))
+		due := line != v.printed[ls.Name] && time.Since(v.last[ls.Name]) > 30*time.Second
+		if !changed && !due {
+			continue
+		}
+		v.printed[ls.Name], v.last[ls.Name] = line, time.Now()
+		fmt.Fprintln(v.w, line)
 	}
 }
 

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/l2g/l2g/activities"
 	"github.com/l2g/l2g/internal/data"
@@ -327,6 +329,9 @@ func TestRerunFromCAM(t *testing.T) {
 	if _, err := c.wait(cl, "first", 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if path := os.Getenv("L2G_RECORD_HISTORY"); path != "" {
+		recordHistory(t, cl, "first", path)
+	}
 	before := manifests(t, filepath.Join(c.runs, "first"))
 	rerunStart := time.Now()
 	out, errOut, err := c.l2g("rerun", "first", "--from", "cam", "--id", "second", "--quiet")
@@ -436,4 +441,28 @@ func TestScheduleFiresRun(t *testing.T) {
 	if err != nil || !strings.Contains(out, "completed") || !strings.Contains(out, "evaluate-seg") {
 		t.Errorf("l2g status: %v\n%s%s", err, out, errOut)
 	}
+}
+
+// recordHistory writes run id's event history as JSON (the format of
+// `temporal workflow show --output json`), for the workflows package's
+// replay test: L2G_RECORD_HISTORY=$PWD/workflows/testdata/pipeline_history.json.
+func recordHistory(t *testing.T, cl client.Client, id, path string) {
+	t.Helper()
+	var h historypb.History
+	it := cl.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %d events of %s in %s", len(h.Events), id, path)
 }
