@@ -20,7 +20,7 @@ endif
 comma := ,
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS))
 
-.PHONY: all setup build build-sharedlib demo test vet fmt-check bench clean
+.PHONY: all setup build build-sharedlib demo demo-pretrain test vet fmt-check bench clean
 
 all: build
 
@@ -44,6 +44,13 @@ DEMO_DATA := runs/demo-data
 demo: build
 	@test -f $(DEMO_DATA)/synth.json || $(BIN) dataset synth --out $(DEMO_DATA) --classes 5 --train 400 --val 100 --size 96x96 --seed 0
 	$(BIN) run --config configs/pipeline/demo.yaml --data $(DEMO_DATA) --runs runs --state-dir runs/.temporal --local
+
+# Rebuilds weights/demo-pretrain.safetensors, the demo's stand-in for
+# ImageNet pre-training (about 20 CPU minutes; see configs/demo-pretrain.yaml).
+demo-pretrain: build
+	$(BIN) dataset synth --out runs/pretrain-data --train 4000 --val 0 --seed 7777
+	$(BIN) train --config configs/demo-pretrain.yaml --data runs/pretrain-data --out runs/demo-pretrain
+	cp runs/demo-pretrain/global.safetensors weights/demo-pretrain.safetensors
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
