@@ -454,3 +454,69 @@ func TestCAMEvalBesidePseudolabel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCancelStopsRunningStages: cancelling the workflow (l2g cancel)
+// cancels the running training activities, which see it through their
+// context, and the run ends canceled with no later stage started.
+func TestCancelStopsRunningStages(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(startOptions("demo-7"))
+	var r recorder
+	var mu sync.Mutex
+	stopped := 0
+	var a *activities.Activities
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.TrainRequest) (activities.TrainResult, error) {
+		r.record(req.Stage.Name, req)
+		for {
+			activity.RecordHeartbeat(ctx, stages.Progress{Iteration: 1})
+			select {
+			case <-ctx.Done():
+				mu.Lock()
+				stopped++
+				mu.Unlock()
+				return activities.TrainResult{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	r.mockAll(env)
+	env.SetTestTimeout(30 * time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Second)
+	in := testInput(t)
+	// Cancellation reaches an activity with its next heartbeat call that
+	// is not throttled: 0.8 × the heartbeat timeout after the last one.
+	o := in.Activities[temporalcfg.StageTrain]
+	o.HeartbeatTimeout = time.Second
+	in.Activities[temporalcfg.StageTrain] = o
+	env.ExecuteWorkflow(Pipeline, in)
+	err := env.GetWorkflowError()
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error %v, want canceled", err)
+	}
+	n := 0
+	for range 100 { // the mocks run on their own goroutines
+		mu.Lock()
+		n = stopped
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n != 3 {
+		t.Errorf("%d training activities saw the cancellation, want 3", n)
+	}
+	if r.index("cam-cam") >= 0 || r.index("segtrain") >= 0 {
+		t.Errorf("stages started after the cancellation: %v", r.calls)
+	}
+	st := queryStatus(t, env)
+	if st.State != RunCanceled {
+		t.Errorf("run state %s, want canceled", st.State)
+	}
+	for _, s := range st.Stages {
+		if strings.HasPrefix(s.Name, "train-") && s.State != StateCanceled {
+			t.Errorf("%s is %s, want canceled", s.Name, s.State)
+		}
+	}
+}
