@@ -8,8 +8,9 @@
 // bookkeeping (file names, pruning, the save-on-interrupt Saver) and the
 // JSONL loss log that is rewritten with every checkpoint.
 //
-// The key and file names are those stages/train wrote first, so its
-// checkpoints stay readable if it switches to this package.
+// stages/train and stages/segtrain both checkpoint through it; the key and
+// file names are those stages/train wrote first, so checkpoints written
+// before the two shared it still resume.
 package checkpoint
 
 import (

@@ -6,13 +6,8 @@
 package train
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/l2g/l2g/internal/artifacts"
 	"github.com/l2g/l2g/internal/augment"
 	"github.com/l2g/l2g/internal/badinput"
+	"github.com/l2g/l2g/internal/checkpoint"
 	"github.com/l2g/l2g/internal/data"
 	"github.com/l2g/l2g/internal/nn"
 	"github.com/l2g/l2g/internal/safetensors"
@@ -97,19 +92,17 @@ const finalWindow = 100
 
 // trainer holds one run's nets, optimizer and data.
 type trainer struct {
-	cfg     Config
-	split   *data.Split
-	dev     torch.Device
-	global  nn.Classifier // the net whose weights the CAM stage uses
-	local   nn.Classifier // nil in mode cam; == global in mode local or with a shared backbone
-	opt     *nn.SGD
-	loader  *loader
-	perEp   int // iterations per epoch, ⌈n/B⌉ (the last partial batch is kept)
-	total   int
-	lastCkp string
-
-	configYAML  string
-	fingerprint string
+	cfg    Config
+	split  *data.Split
+	dev    torch.Device
+	global nn.Classifier // the net whose weights the CAM stage uses
+	local  nn.Classifier // nil in mode cam; == global in mode local or with a shared backbone
+	opt    *nn.SGD
+	loader *loader
+	perEp  int // iterations per epoch, ⌈n/B⌉ (the last partial batch is kept)
+	total  int
+	run    checkpoint.Run
+	saver  *checkpoint.Saver
 }
 
 // Run trains as cfg says. It reports progress after every iteration,
@@ -150,6 +143,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 		return Outputs{}, err
 	}
 	defer t.close()
+	t.saver = &checkpoint.Saver{Dir: filepath.Join(in.OutDir, CheckpointDir), Keep: cfg.KeepCheckpoints}
 
 	if in.InitWeights != "" && in.ResumeFrom == "" {
 		msg, err := t.loadInit(in.InitWeights, in.InitSource)
@@ -162,7 +156,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 	var records []LogRecord
 	logPath := filepath.Join(in.OutDir, LogFile)
 	if in.ResumeFrom != "" {
-		if done, err = t.resume(in.ResumeFrom); err != nil {
+		if done, _, err = checkpoint.Restore(in.ResumeFrom, t.run, t.parts()); err != nil {
 			return Outputs{}, err
 		}
 		if done > t.total {
@@ -171,7 +165,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, progress stages.ProgressFun
 		if records, err = readLog(logPath, done); err != nil {
 			return Outputs{}, err
 		}
-		t.lastCkp = in.ResumeFrom
+		t.saver.Resumed(in.ResumeFrom, done)
 		progress.Report(stages.Progress{Stage: StageName, Iteration: done, Total: t.total, Checkpoint: in.ResumeFrom,
 			Message: fmt.Sprintf("resumed from %s at iteration %d", in.ResumeFrom, done)})
 	}
@@ -227,11 +221,11 @@ func openSplit(ctx context.Context, cfg Config, in Inputs) (*data.Split, error) 
 }
 
 func newTrainer(cfg Config, split *data.Split, dev torch.Device) (*trainer, error) {
-	t := &trainer{cfg: cfg, split: split, dev: dev, fingerprint: dataFingerprint(split)}
-	var err error
-	if t.configYAML, err = cfg.definingYAML(); err != nil {
+	run, err := runID(cfg, split)
+	if err != nil {
 		return nil, err
 	}
+	t := &trainer{cfg: cfg, split: split, dev: dev, run: run}
 	// Seed before building: the random head initialisation is part of the
 	// run (the global net is drawn first, then the local one).
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
@@ -392,27 +386,14 @@ func (t *trainer) loop(ctx context.Context, done int, records []LogRecord, outDi
 	}
 	pf := data.Prefetch(ctx, t.order(done), data.PrefetchOptions{Workers: workers, Depth: max(2*workers, 2*t.cfg.BatchSize)}, t.loader.load)
 	defer pf.Close()
-	ckptDir := filepath.Join(outDir, CheckpointDir)
-	saved := done
-	save := func(it int) error {
-		p := checkpointName(ckptDir, it)
-		if err := t.saveCheckpoint(p, it); err != nil {
-			return err
+	logPath := filepath.Join(outDir, LogFile)
+	t.saver.Write = func(path string, it int) error {
+		if err := checkpoint.Save(path, t.run, it, t.parts(), t.meta(it)); err != nil {
+			return fmt.Errorf("train: %w", err)
 		}
-		if err := writeLog(filepath.Join(outDir, LogFile), records); err != nil {
-			return err
-		}
-		t.lastCkp, saved = p, it
-		return pruneCheckpoints(ckptDir, t.cfg.KeepCheckpoints)
+		return checkpoint.WriteLog(logPath, records)
 	}
-	interrupted := func(cause error) error {
-		if done > saved {
-			if err := save(done); err != nil {
-				return errors.Join(cause, err)
-			}
-		}
-		return fmt.Errorf("train: stopped after iteration %d (checkpoint %s): %w", done, t.lastCkp, cause)
-	}
+	interrupted := func(cause error) error { return t.saver.Interrupted(StageName, done, cause) }
 	sessionStart, sessionFirst := time.Now(), done
 	images := 0
 	for done < t.total {
@@ -444,14 +425,14 @@ func (t *trainer) loop(ctx context.Context, done int, records []LogRecord, outDi
 			ImagesPerS: float64(len(exs)) / time.Since(stepStart).Seconds()}
 		records = append(records, rec)
 		if done%t.perEp == 0 || done == t.total || (t.cfg.CheckpointEvery > 0 && done%t.cfg.CheckpointEvery == 0) {
-			if err := save(done); err != nil {
+			if err := t.saver.Save(done); err != nil {
 				return records, err
 			}
 		}
 		eta := elapsed / float64(done-sessionFirst) * float64(t.total-done)
 		progress.Report(stages.Progress{
 			Stage: StageName, Iteration: done, Total: t.total, Losses: losses, LR: lr,
-			ItemsPerS: float64(images) / elapsed, ETASeconds: eta, Checkpoint: t.lastCkp,
+			ItemsPerS: float64(images) / elapsed, ETASeconds: eta, Checkpoint: t.saver.Last,
 		})
 	}
 	return records, nil
@@ -515,8 +496,8 @@ func (t *trainer) finish(outDir string, records []LogRecord) (Outputs, error) {
 			return Outputs{}, fmt.Errorf("train: %w", err)
 		}
 	}
-	if err := writeLog(out.Log, records); err != nil {
-		return Outputs{}, err
+	if err := checkpoint.WriteLog(out.Log, records); err != nil {
+		return Outputs{}, fmt.Errorf("train: %w", err)
 	}
 	out.FinalLosses = map[string]float64{}
 	tail := records[max(len(records)-finalWindow, 0):]
@@ -526,46 +507,4 @@ func (t *trainer) finish(outDir string, records []LogRecord) (Outputs, error) {
 		}
 	}
 	return out, nil
-}
-
-// writeLog writes the records as JSON lines, atomically.
-func writeLog(path string, records []LogRecord) error {
-	err := artifacts.WriteWith(path, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		for _, r := range records {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("train: log: %w", err)
-	}
-	return nil
-}
-
-// readLog returns the records of path up to iteration upTo; a missing
-// file (a resume into a new folder) gives none.
-func readLog(path string, upTo int) ([]LogRecord, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("train: log: %w", err)
-	}
-	var out []LogRecord
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var r LogRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, badinput.AtLine(path, line, "not a log record: %v", err)
-		}
-		if r.Iteration <= upTo {
-			out = append(out, r)
-		}
-	}
-	return out, sc.Err()
 }
