@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -33,6 +34,8 @@ func newBenchCmd() *cobra.Command {
 	step.Flags().IntVar(&o.rounds, "rounds", 3, "alternating Go/Python rounds (medians are compared)")
 	step.Flags().StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch (Debian's python3-torch); empty to skip")
 	step.Flags().StringVar(&o.script, "script", "scripts/bench_step.py", "the Python side")
+	step.Flags().StringVar(&o.pyMalloc, "python-malloc", "same",
+		"glibc allocator settings of the Python side: same (l2g's, through MALLOC_* variables: the ratio is the binding's overhead) or default (Python as usually run)")
 	var steps int
 	learn := &cobra.Command{
 		Use:   "learn",
@@ -86,15 +89,29 @@ func benchLearn(cmd *cobra.Command, steps int) error {
 
 type stepBenchOpts struct {
 	threads, batch, size, iters, rounds int
-	python, script                      string
+	python, script, pyMalloc            string
 }
+
+// glibcTunedEnv gives a Python process the allocator settings that the
+// shim applies to l2g with mallopt (internal/torch/shim.cpp, tune_malloc).
+var glibcTunedEnv = []string{"MALLOC_ARENA_MAX=1", "MALLOC_MMAP_MAX_=0",
+	"MALLOC_TRIM_THRESHOLD_=2147483647", "MALLOC_TOP_PAD_=67108864"}
 
 // benchStep alternates Go and Python rounds so that drift on a shared
 // machine hits both sides, and reports the ratio of the median times.
 func benchStep(cmd *cobra.Command, o stepBenchOpts) error {
 	w := cmd.OutOrStdout()
+	if o.pyMalloc != "same" && o.pyMalloc != "default" {
+		return fmt.Errorf("bench: --python-malloc %q: want same or default", o.pyMalloc)
+	}
 	if err := torch.SetNumThreads(o.threads); err != nil {
 		return err
+	}
+	pyEnv := os.Environ()
+	pyAlloc := "glibc defaults"
+	if o.pyMalloc == "same" && torch.Allocator() == "tuned" {
+		pyEnv = append(pyEnv, glibcTunedEnv...)
+		pyAlloc = "tuned like l2g's"
 	}
 	net, err := bench.NewNet(64, 0)
 	if err != nil {
@@ -124,8 +141,10 @@ func benchStep(cmd *cobra.Command, o stepBenchOpts) error {
 			return ctxErr
 		}
 		if o.python != "" {
-			out, err := exec.CommandContext(cmd.Context(), o.python, o.script, strconv.Itoa(o.threads),
-				strconv.Itoa(o.batch), strconv.Itoa(o.size), strconv.Itoa(o.iters), "2").Output()
+			py := exec.CommandContext(cmd.Context(), o.python, o.script, strconv.Itoa(o.threads),
+				strconv.Itoa(o.batch), strconv.Itoa(o.size), strconv.Itoa(o.iters), "2")
+			py.Env = pyEnv
+			out, err := py.Output()
 			if err != nil {
 				return fmt.Errorf("bench: python side (%s %s): %w", o.python, o.script, err)
 			}
@@ -140,10 +159,10 @@ func benchStep(cmd *cobra.Command, o stepBenchOpts) error {
 	}
 	g := median(goMs)
 	fmt.Fprintf(w, "train step conv-BN-ReLU-conv %dx3x%dx%d, %d thread(s)\n", o.batch, o.size, o.size, o.threads)
-	fmt.Fprintf(w, "go:     %8.1f ms/step (median of %d rounds × %d steps)\n", g, o.rounds, o.iters)
+	fmt.Fprintf(w, "go:     %8.1f ms/step (median of %d rounds × %d steps; allocator %s)\n", g, o.rounds, o.iters, torch.Allocator())
 	if len(pyMs) > 0 {
 		p := median(pyMs)
-		fmt.Fprintf(w, "python: %8.1f ms/step\n", p)
+		fmt.Fprintf(w, "python: %8.1f ms/step (allocator: %s)\n", p, pyAlloc)
 		fmt.Fprintf(w, "ratio go/python: %.3f\n", g/p)
 	}
 	return nil

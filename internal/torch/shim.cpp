@@ -13,11 +13,16 @@
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 struct l2g_module {
   torch::jit::Module m;
@@ -26,6 +31,36 @@ struct l2g_module {
 namespace {
 
 std::atomic<int> g_threads{0};
+
+// g_malloc records what tune_malloc did, for l2g_malloc_mode.
+int g_malloc = L2G_MALLOC_SYSTEM;
+
+// tune_malloc keeps freed tensor memory in the process instead of handing
+// it back to the kernel. glibc serves every block over 32 MB (the ceiling
+// of its dynamic mmap threshold) with a fresh mmap, and every block a
+// non-main thread asks for from a per-thread arena capped at 64 MB, so a
+// training step that frees and reallocates its activations pays a page
+// fault per 4 KiB each step: measured here (conv-BN-ReLU-conv on
+// 8x3x224x224, 2 threads) 5.5 s per step in Python torch and 4.9 s in l2g,
+// 0.41 s in l2g with this tuning. Go calls libtorch from many OS threads,
+// so one arena is needed as well as no mmap. It runs as a constructor,
+// before the Go runtime starts any thread, because a thread keeps the
+// arena it first used. L2G_MALLOC=system leaves glibc's defaults.
+__attribute__((constructor)) void tune_malloc() {
+#if defined(__GLIBC__)
+  const char *v = std::getenv("L2G_MALLOC");
+  if (v != nullptr && std::strcmp(v, "system") == 0) {
+    return;
+  }
+  bool ok = mallopt(M_ARENA_MAX, 1) == 1;
+  ok = mallopt(M_MMAP_MAX, 0) == 1 && ok;
+  ok = mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1 && ok;
+  ok = mallopt(M_TOP_PAD, 64 << 20) == 1 && ok;
+  g_malloc = ok ? L2G_MALLOC_TUNED : L2G_MALLOC_SYSTEM;
+#else
+  g_malloc = L2G_MALLOC_UNSUPPORTED;
+#endif
+}
 
 char *dup(const std::string &s) {
   char *p = static_cast<char *>(std::malloc(s.size() + 1));
@@ -155,6 +190,8 @@ char *l2g_set_num_threads(int n) {
       "thread count must be positive, got " + std::to_string(n));
         g_threads.store(n); at::set_num_threads(n))
 }
+
+int l2g_malloc_mode(void) { return g_malloc; }
 
 char *l2g_get_num_threads(int *out) { GUARD(*out = at::get_num_threads()) }
 

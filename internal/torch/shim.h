@@ -127,6 +127,15 @@ void l2g_free_string(char *s);
 char *l2g_version(char **out);
 char *l2g_parallel_info(char **out);
 char *l2g_set_num_threads(int n);
+
+/* How the process's C allocator is set up (see tune_malloc in shim.cpp):
+ * L2G_MALLOC_TUNED (one arena, no mmap, no trim: freed tensors stay in the
+ * heap), L2G_MALLOC_SYSTEM (glibc defaults, L2G_MALLOC=system) or
+ * L2G_MALLOC_UNSUPPORTED (not glibc). Cannot fail. */
+#define L2G_MALLOC_SYSTEM 0
+#define L2G_MALLOC_TUNED 1
+#define L2G_MALLOC_UNSUPPORTED 2
+int l2g_malloc_mode(void);
 char *l2g_get_num_threads(int *out);
 char *l2g_cuda_device_count(int *out);
 char *l2g_manual_seed(uint64_t seed);

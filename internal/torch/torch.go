@@ -166,6 +166,21 @@ func ParallelInfo() (string, error) {
 	return s, nil
 }
 
+// Allocator describes how the C heap that holds tensor memory is set up:
+// "tuned" (freed tensors stay in the process heap: no page faults per
+// step, and the heap keeps its peak size), "system" (glibc's defaults,
+// chosen with L2G_MALLOC=system) or "unsupported" (not glibc).
+func Allocator() string {
+	switch C.l2g_malloc_mode() {
+	case C.L2G_MALLOC_TUNED:
+		return "tuned"
+	case C.L2G_MALLOC_UNSUPPORTED:
+		return "unsupported"
+	default:
+		return "system"
+	}
+}
+
 // SetNumThreads sets libtorch's intra-op thread count. The shim stores it and
 // re-applies it inside every call, since OpenMP counts threads per OS thread
 // and goroutines move between OS threads.
