@@ -63,6 +63,7 @@ test:
 	@scripts/setup.sh --test
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
+	scripts/check-shim-headers.sh
 	$(GO) test $(GOFLAGS_TAGS) -count=1 ./...
 	L2G_BUILD_TAGS="$(TAGS)" $(GO) test -tags "$(strip $(TAGS) integration)" -count=1 -timeout 30m ./test/integration/...
 

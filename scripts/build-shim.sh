@@ -19,7 +19,7 @@ if [ -z "$lt" ] && $py -c 'import torch' 2>/dev/null; then
   abi=${abi:-$($py -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')}
 fi
 mkdir -p "$out"
-flags=(-std=c++17 -O2 -fPIC -shared -w)
+flags=(-std=c++20 -O2 -fPIC -shared -w)
 if [ -n "$lt" ]; then
   flags+=(-D_GLIBCXX_USE_CXX11_ABI="${abi:-1}" -I"$lt/include" -I"$lt/include/torch/csrc/api/include"
           -L"$lt/lib" -Wl,-rpath,"$lt/lib")

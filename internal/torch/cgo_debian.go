@@ -6,6 +6,6 @@ package torch
 // -tags l2g_libtorch and CGO_CXXFLAGS/CGO_LDFLAGS pointing at it (the
 // Makefile does this from LIBTORCH=/path).
 
-// #cgo CXXFLAGS: -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I/usr/include/torch/csrc/api/include -w
+// #cgo CXXFLAGS: -std=c++20 -D_GLIBCXX_USE_CXX11_ABI=1 -I/usr/include/torch/csrc/api/include -w
 // #cgo LDFLAGS: -ltorch -ltorch_cpu -lc10
 import "C"

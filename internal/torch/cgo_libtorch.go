@@ -5,5 +5,5 @@ package torch
 // A libtorch tree chosen at build time: include and link flags come from
 // CGO_CXXFLAGS and CGO_LDFLAGS (see the Makefile's LIBTORCH handling).
 
-// #cgo CXXFLAGS: -std=c++17 -w
+// #cgo CXXFLAGS: -std=c++20 -w
 import "C"

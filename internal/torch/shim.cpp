@@ -308,8 +308,8 @@ char *l2g_tensor_to(int nograd, l2g_tensor *t, int dtype, int device_type,
                                   to_scalar_type(dtype))))
 }
 
-char *l2g_tensor_set_requires_grad(l2g_tensor *t, int requires) {
-  GUARD(T(t).requires_grad_(requires != 0))
+char *l2g_tensor_set_requires_grad(l2g_tensor *t, int requires_grad) {
+  GUARD(T(t).requires_grad_(requires_grad != 0))
 }
 
 char *l2g_tensor_backward(l2g_tensor *t, l2g_tensor *grad) {

@@ -164,7 +164,7 @@ char *l2g_tensor_to(int nograd, l2g_tensor *t, int dtype, int device_type,
                     int device_index, l2g_tensor **out);
 
 /* autograd */
-char *l2g_tensor_set_requires_grad(l2g_tensor *t, int requires);
+char *l2g_tensor_set_requires_grad(l2g_tensor *t, int requires_grad);
 char *l2g_tensor_backward(l2g_tensor *t, l2g_tensor *grad /* may be NULL */);
 char *l2g_tensor_grad(l2g_tensor *t, l2g_tensor **out /* NULL if none */);
 char *l2g_tensor_zero_grad(l2g_tensor *t);

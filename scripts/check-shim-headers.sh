@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Compiles internal/torch/shim.cpp (syntax and types, no link) against the
+# libtorch 2.x headers Debian ships, so that a change to the shim that only
+# libtorch 2.x rejects fails the tests on a machine that has only 1.13.
+#
+#   scripts/check-shim-headers.sh            # Debian trixie's and sid's libtorch-dev
+#   scripts/check-shim-headers.sh ROOT...    # header trees: ROOT/include/ATen/...
+#
+# ROOT may be pytorch.org's libtorch, pip torch's package directory or an
+# extracted libtorch-dev .deb (D/usr). Without arguments the packages are
+# fetched with a private APT configuration under $L2G_SHIM_CACHE (default
+# ~/.cache/l2g/shim-headers): the system's sources and lists are untouched
+# and no package is installed. Debian's libtorch-dev carries the generated
+# headers (ATen/ops/*.h, TensorBody.h), so no PyTorch build is needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache=${L2G_SHIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/l2g/shim-headers}
+roots=("$@")
+
+if [ ${#roots[@]} -eq 0 ]; then
+  kr=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -f "$kr" ] || { echo "check-shim-headers: $kr missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
+  a=$cache/apt
+  mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/preferences.d" "$cache/debs"
+  printf 'deb [signed-by=%s] http://deb.debian.org/debian %s main\n' "$kr" trixie "$kr" sid >"$a/sources.list"
+  cat >"$a/apt.conf" <<EOF
+Dir::Etc::sourcelist "$a/sources.list";
+Dir::Etc::sourceparts "/nonexistent";
+Dir::Etc::preferencesparts "$a/preferences.d";
+Dir::State::Lists "$a/lists";
+Dir::Cache "$a";
+APT::Architecture "amd64";
+APT::Sandbox::User "$(id -un)";
+EOF
+  export APT_CONFIG=$a/apt.conf
+  apt-get -qq update || { echo "check-shim-headers: apt-get update (trixie, sid) failed" >&2; exit 1; }
+  vers=$(apt-cache madison libtorch-dev | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep '^2\.' | sort -u)
+  [ -n "$vers" ] || { echo "check-shim-headers: no libtorch-dev 2.x in trixie or sid" >&2; exit 1; }
+  for v in $vers; do
+    d=$cache/libtorch-${v%%+*}
+    if [ ! -d "$d/usr/include/ATen" ]; then
+      (cd "$cache/debs" && apt-get -qq download "libtorch-dev=$v")
+      rm -rf "$d" && dpkg -x "$cache/debs/libtorch-dev_${v/:/%3a}_amd64.deb" "$d"
+    fi
+    roots+=("$d/usr")
+  done
+  unset APT_CONFIG
+fi
+
+fail=0
+for root in "${roots[@]}"; do
+  inc=$root/include
+  vh=$inc/torch/headeronly/version.h
+  [ -f "$vh" ] || vh=$inc/torch/csrc/api/include/torch/version.h
+  ver=$(awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH) /{printf "%s%s", s, $3; s="."}' "$vh")
+  # The same flags as internal/torch/cgo_*.go and scripts/build-shim.sh.
+  if out=$(c++ -std=c++20 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -I"$inc" \
+    -I"$inc/torch/csrc/api/include" internal/torch/shim.cpp 2>&1); then
+    echo "check-shim-headers: libtorch $ver ($root): ok"
+  else
+    echo "check-shim-headers: libtorch $ver ($root): FAILED" >&2
+    echo "$out" | grep -E 'error' | head -20 >&2
+    fail=1
+  fi
+done
+exit $fail
