@@ -23,7 +23,11 @@ if [ ${#roots[@]} -eq 0 ]; then
   [ -f "$kr" ] || { echo "check-shim-headers: $kr missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
   a=$cache/apt
   mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/preferences.d" "$cache/debs"
-  printf 'deb [signed-by=%s] http://deb.debian.org/debian %s main\n' "$kr" trixie "$kr" sid >"$a/sources.list"
+  # The machine's own Debian mirror when it names one (CI may reach only that).
+  mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  printf 'deb [signed-by=%s] %s %s main\n' "$kr" "$mirror" trixie "$kr" "$mirror" sid >"$a/sources.list"
   cat >"$a/apt.conf" <<EOF
 Dir::Etc::sourcelist "$a/sources.list";
 Dir::Etc::sourceparts "/nonexistent";
