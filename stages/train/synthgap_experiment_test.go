@@ -9,7 +9,8 @@
 // Settings (environment): SYNTHGAP_DIR work folder (default
 // /tmp/l2g-synthgap; datasets and finished runs there are reused),
 // SYNTHGAP_DESIGN scratch | pretrain | pretrain-head (the pre-trained
-// head kept too), SYNTHGAP_SEEDS (0,1,2),
+// head kept too), SYNTHGAP_SEEDS (0,1,2), SYNTHGAP_DATA (a fixed training
+// set for every seed; default: set s for seed s),
 // SYNTHGAP_METHODS (cam,l2g; also local, l2g-shape), SYNTHGAP_ITERS (1000),
 // SYNTHGAP_PRETRAIN_ITERS (1000), SYNTHGAP_PRETRAIN_LR, SYNTHGAP_THREADS
 // (2), SYNTHGAP_LR, SYNTHGAP_LOCAL (scheme:n:crop, default demo.yaml's).
@@ -182,9 +183,18 @@ func TestSynthGap(t *testing.T) {
 	methods := strings.Split(envOr("SYNTHGAP_METHODS", "cam,l2g"), ",")
 	results := map[string][]gapResult{}
 	for _, seed := range seeds {
-		trainDir := filepath.Join(root, "data", fmt.Sprintf("train%d", seed))
+		// SYNTHGAP_DATA fixes the training set (its index) while the seed
+		// varies the rest: it separates data from initialisation.
+		dataIdx, fixed := seed, ""
+		if v := os.Getenv("SYNTHGAP_DATA"); v != "" {
+			if dataIdx, err = strconv.Atoi(v); err != nil {
+				t.Fatalf("SYNTHGAP_DATA: %v", err)
+			}
+			fixed = fmt.Sprintf("_data%d", dataIdx)
+		}
+		trainDir := filepath.Join(root, "data", fmt.Sprintf("train%d", dataIdx))
 		to := synth.DefaultOptions()
-		to.Val, to.Seed, to.Workers = 0, uint64(1000+seed), 2
+		to.Val, to.Seed, to.Workers = 0, uint64(1000+dataIdx), 2
 		ensureSynth(t, trainDir, to)
 		for _, m := range methods {
 			dir := trainDir
@@ -202,7 +212,7 @@ func TestSynthGap(t *testing.T) {
 			if Mode(m).usesCrops() {
 				variant = fmt.Sprintf("_%s%dx%d", base.Local.Scheme, base.Local.N, base.Local.Crop)
 			}
-			runDir := filepath.Join(root, design, fmt.Sprintf("%s%s_iters%d_seed%d", m, variant, iters, seed))
+			runDir := filepath.Join(root, design, fmt.Sprintf("%s%s_iters%d_seed%d%s", m, variant, iters, seed, fixed))
 			res, err := runGap(t, base, Mode(m), seed, dir, runDir, initWeights, val)
 			if err != nil {
 				t.Fatal(err)
