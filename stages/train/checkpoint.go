@@ -93,6 +93,3 @@ func (t *trainer) meta(it int) map[string]string {
 func readLog(path string, upTo int) ([]LogRecord, error) {
 	return checkpoint.ReadLog(path, upTo, func(r LogRecord) int { return r.Iteration })
 }
-
-// checkpointName is the file of the checkpoint after iteration it.
-func checkpointName(dir string, it int) string { return checkpoint.Name(dir, it) }

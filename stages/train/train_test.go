@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/l2g/l2g/internal/badinput"
+	"github.com/l2g/l2g/internal/checkpoint"
 	"github.com/l2g/l2g/internal/nn"
 	"github.com/l2g/l2g/internal/safetensors"
 	"github.com/l2g/l2g/internal/synth"
@@ -293,7 +294,7 @@ func TestResumeRejectsAnotherConfig(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: dir}, nil); err != nil {
 		t.Fatal(err)
 	}
-	ckpt := checkpointName(filepath.Join(dir, CheckpointDir), 2)
+	ckpt := checkpoint.Name(filepath.Join(dir, CheckpointDir), 2)
 	other := cfg
 	other.Loss.KDWeight = 3
 	_, err := Run(context.Background(), other, Inputs{DataRoot: synthDir, OutDir: dir, ResumeFrom: ckpt}, nil)
@@ -328,7 +329,7 @@ func TestInitWeights(t *testing.T) {
 	cfg.InitExclude = []string{"fc8."}
 	cfg.Optim.Groups = map[string]nn.GroupOpts{"backbone": {}, "new": {}}
 	var msg string
-	for _, init := range []string{src.Checkpoint, checkpointName(filepath.Join(filepath.Dir(src.Log), CheckpointDir), 2)} {
+	for _, init := range []string{src.Checkpoint, checkpoint.Name(filepath.Join(filepath.Dir(src.Log), CheckpointDir), 2)} {
 		out, err := Run(context.Background(), cfg, Inputs{DataRoot: synthDir, OutDir: t.TempDir(), InitWeights: init}, func(p stages.Progress) {
 			if p.Message != "" {
 				msg = p.Message
