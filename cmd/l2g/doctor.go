@@ -78,6 +78,10 @@ func doctor(w io.Writer, ov temporalcfg.Overrides) error {
 	default:
 		fmt.Fprintf(w, "ok   %-16s %s\n", "blas", blas)
 	}
+	if v := os.Getenv("L2G_MALLOC"); v != "" && v != "system" {
+		warn("L2G_MALLOC", fmt.Sprintf("%q is not a known value: the tuned allocator is in use", v),
+			"unset it, or set L2G_MALLOC=system for glibc's defaults")
+	}
 	switch a := torch.Allocator(); a {
 	case "tuned":
 		fmt.Fprintf(w, "ok   %-16s tuned: freed tensor memory stays in the heap (L2G_MALLOC=system for glibc's defaults)\n", "allocator")
