@@ -291,12 +291,17 @@ func (r *renderer) render(rng, salRng *rand.Rand) (Sample, []object) {
 				break
 			}
 		}
-		o.a = uniform(rng, g.BodyAxis)
+		scale := 1.0
+		if g.ObjectScale != (Range{}) {
+			scale = math.Exp(uniform(rng, Range{math.Log(g.ObjectScale.Min), math.Log(g.ObjectScale.Max)}))
+		}
+		period, partR := g.StripePeriod*scale, g.PartRadius*scale
+		o.a = scale * uniform(rng, g.BodyAxis)
 		o.b = o.a * uniform(rng, g.BodyAspect)
 		o.theta = rng.Float64() * math.Pi
 		hue := float64(o.class)/float64(r.k) + g.HueSpread*rng.NormFloat64()
 		bc := hsvToRGB(hue, g.BodySat, g.BodyVal)
-		phase := rng.Float64() * g.StripePeriod
+		phase := rng.Float64() * period
 		ct, st := math.Cos(o.theta), math.Sin(o.theta)
 		lab := o.class + 1
 		c.fill(o.cx-o.a, o.cy-o.a, o.cx+o.a, o.cy+o.a, func(fx, fy float64) bool {
@@ -308,7 +313,7 @@ func (r *renderer) render(rng, salRng *rand.Rand) (Sample, []object) {
 			u := (fx-o.cx)*ct + (fy-o.cy)*st
 			stripe := g.StripeAmp
 			m := u + phase
-			if m-g.StripePeriod*math.Floor(m/g.StripePeriod) >= g.StripePeriod/2 {
+			if m-period*math.Floor(m/period) >= period/2 {
 				stripe = -stripe
 			}
 			var out [3]float32
@@ -323,9 +328,9 @@ func (r *renderer) render(rng, salRng *rand.Rand) (Sample, []object) {
 		o.px, o.py = o.cx+lu*ct-lv*st, o.cy+lu*st+lv*ct
 		style := r.styles[o.class]
 		pc := [3]float32{float32(style.Color[0]), float32(style.Color[1]), float32(style.Color[2])}
-		pr := g.PartRadius * 1.3 // the triangle's circumradius is the widest extent
+		pr := partR * 1.3 // the triangle's circumradius is the widest extent
 		c.fill(o.px-pr, o.py-pr, o.px+pr, o.py+pr, func(fx, fy float64) bool {
-			return style.Shape.inside(fx-o.px, fy-o.py, g.PartRadius)
+			return style.Shape.inside(fx-o.px, fy-o.py, partR)
 		}, func(_, _ float64) [3]float32 { return pc }, lab)
 		objs = append(objs, o)
 	}
