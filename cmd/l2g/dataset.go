@@ -63,7 +63,7 @@ Prints every problem and exits non-zero when there is any.`,
 
 func newDatasetSynthCmd() *cobra.Command {
 	o := synth.DefaultOptions()
-	var out, size string
+	var out, size, geometry string
 	cmd := &cobra.Command{
 		Use:   "synth --out DIR",
 		Short: "Generate the synthetic VOC-layout dataset (deterministic per seed)",
@@ -74,6 +74,11 @@ func newDatasetSynthCmd() *cobra.Command {
 				return err
 			}
 			o.Width, o.Height = w, h
+			if geometry != "" {
+				if o.Geometry, err = synth.LoadGeometry(geometry, w, h, o.Classes); err != nil {
+					return err
+				}
+			}
 			sum, err := synth.Generate(cmd.Context(), out, o)
 			if err != nil {
 				return err
@@ -90,6 +95,7 @@ func newDatasetSynthCmd() *cobra.Command {
 	f.StringVar(&size, "size", fmt.Sprintf("%dx%d", o.Width, o.Height), "image size WxH")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "random seed")
 	f.IntVar(&o.Quality, "quality", o.Quality, "JPEG quality")
+	f.StringVar(&geometry, "geometry", "", "JSON file of drawing-recipe fields laid over the defaults (internal/synth Geometry), e.g. {\"object_scale\": {\"min\": 0.6, \"max\": 1.6}}")
 	f.BoolVar(&o.Saliency, "sal", false, "also write crude saliency maps Sal/<id>.png (blurred ground truth plus noise)")
 	f.IntVar(&o.Workers, "workers", 0, "rendering goroutines (0 = all cores); does not change the output")
 	_ = cmd.MarkFlagRequired("out")
