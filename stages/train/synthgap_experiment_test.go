@@ -115,6 +115,28 @@ func TestSynthGap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if v := os.Getenv("SYNTHGAP_BGTHR"); v != "" {
+		if base.Loss.BgThreshold, err = strconv.ParseFloat(v, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// SYNTHGAP_SIZE and SYNTHGAP_GEOM (JSON over synth.DefaultGeometry at
+	// that size) change the data; use a SYNTHGAP_DIR of its own for each.
+	size := envInt(t, "SYNTHGAP_SIZE", 96)
+	geom := synth.DefaultGeometry(size, size, base.NumClasses)
+	if v := os.Getenv("SYNTHGAP_GEOM"); v != "" {
+		if err := json.Unmarshal([]byte(v), &geom); err != nil {
+			t.Fatalf("SYNTHGAP_GEOM: %v", err)
+		}
+	}
+	synthOpts := func() synth.Options {
+		o := synth.DefaultOptions()
+		o.Width, o.Height = size, size
+		g := geom
+		o.Geometry = &g
+		return o
+	}
+	base.View.ShortSide, base.View.Size = size, size
 	if err := torch.SetNumThreads(threads); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +144,7 @@ func TestSynthGap(t *testing.T) {
 	// The 300 test images are the same for every seed (generator seed
 	// 99999); training images come from seed 1000 + s.
 	valDir := filepath.Join(root, "data", "val")
-	vo := synth.DefaultOptions()
+	vo := synthOpts()
 	vo.Train, vo.Val, vo.Seed, vo.Workers = 1, 300, 99999, 2
 	ensureSynth(t, valDir, vo)
 	val, err := data.Open(context.Background(), data.Spec{Root: valDir, List: "val_cls.txt"})
@@ -137,10 +159,28 @@ func TestSynthGap(t *testing.T) {
 		// used (init_exclude drops the head), as the reference loads
 		// ImageNet weights non-strictly and draws the head at random.
 		pre := filepath.Join(root, "data", "pretrain")
-		po := synth.DefaultOptions()
+		po := synthOpts()
 		po.Val, po.Seed, po.Workers = 0, 7777, 2
+		// SYNTHGAP_PRETRAIN_CLASSES > num_classes pre-trains on a broader
+		// task, as ImageNet's 1000 classes are broader than VOC's 20: K'
+		// classes whose parts and hues recombine the target's.
+		preK := envInt(t, "SYNTHGAP_PRETRAIN_CLASSES", base.NumClasses)
+		if preK != base.NumClasses {
+			pre += strconv.Itoa(preK)
+			po.Classes = preK
+			g := synth.DefaultGeometry(size, size, preK)
+			if v := os.Getenv("SYNTHGAP_GEOM"); v != "" {
+				if err := json.Unmarshal([]byte(v), &g); err != nil {
+					t.Fatalf("SYNTHGAP_GEOM: %v", err)
+				}
+			}
+			po.Geometry = &g
+		}
 		ensureSynth(t, pre, po)
 		preOut := filepath.Join(root, "pretrain", "run")
+		if preK != base.NumClasses {
+			preOut += strconv.Itoa(preK)
+		}
 		initWeights = filepath.Join(preOut, GlobalFile)
 		if _, err := os.Stat(initWeights); err != nil {
 			cfg := base
@@ -148,6 +188,7 @@ func TestSynthGap(t *testing.T) {
 			cfg.MaxIterations = envInt(t, "SYNTHGAP_PRETRAIN_ITERS", 1000)
 			cfg.Epochs = (cfg.MaxIterations*cfg.BatchSize + 3999) / 4000
 			cfg.Seed = 7777
+			cfg.NumClasses = preK
 			if v := os.Getenv("SYNTHGAP_PRETRAIN_LR"); v != "" {
 				if cfg.Optim.LR, err = strconv.ParseFloat(v, 64); err != nil {
 					t.Fatal(err)
@@ -157,13 +198,17 @@ func TestSynthGap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			miou, err := pseudoLabelMIoU(cfg, out.Checkpoint, val)
-			if err != nil {
-				t.Fatal(err)
+			if preK != base.NumClasses {
+				t.Logf("pretrain (%d classes): %.0f s, final losses %v", preK, out.Seconds, out.FinalLosses)
+			} else {
+				miou, err := pseudoLabelMIoU(cfg, out.Checkpoint, val)
+				if err != nil {
+					t.Fatal(err)
+				}
+				best, bi := bestOf(miou)
+				t.Logf("pretrain: %.0f s, final losses %v; its own CAMs: best %.1f (thr %.2f), at 0.25 %.1f",
+					out.Seconds, out.FinalLosses, best, gapThresholds[bi], miou[3])
 			}
-			best, bi := bestOf(miou)
-			t.Logf("pretrain: %.0f s, final losses %v; its own CAMs: best %.1f (thr %.2f), at 0.25 %.1f",
-				out.Seconds, out.FinalLosses, best, gapThresholds[bi], miou[3])
 		}
 		if design == "pretrain" {
 			base.InitExclude = []string{"fc8.", "f8_3.", "f8_4.", "f9."}
@@ -193,7 +238,7 @@ func TestSynthGap(t *testing.T) {
 			fixed = fmt.Sprintf("_data%d", dataIdx)
 		}
 		trainDir := filepath.Join(root, "data", fmt.Sprintf("train%d", dataIdx))
-		to := synth.DefaultOptions()
+		to := synthOpts()
 		to.Val, to.Seed, to.Workers = 0, uint64(1000+dataIdx), 2
 		ensureSynth(t, trainDir, to)
 		for _, m := range methods {
@@ -211,6 +256,9 @@ func TestSynthGap(t *testing.T) {
 			variant := ""
 			if Mode(m).usesCrops() {
 				variant = fmt.Sprintf("_%s%dx%d", base.Local.Scheme, base.Local.N, base.Local.Crop)
+			}
+			if v := os.Getenv("SYNTHGAP_BGTHR"); v != "" && Mode(m).twoNets() {
+				variant += "_bgthr" + v
 			}
 			runDir := filepath.Join(root, design, fmt.Sprintf("%s%s_iters%d_seed%d%s", m, variant, iters, seed, fixed))
 			res, err := runGap(t, base, Mode(m), seed, dir, runDir, initWeights, val)
@@ -355,6 +403,20 @@ func pseudoLabelMIoU(cfg Config, weights string, val *data.Split) ([]float64, er
 // anything else, each pixel's mean over the K featmap channels (a
 // diagnostic, see TestSynthGapOffset).
 func pseudoLabelMIoUOpt(cfg Config, weights string, val *data.Split, centered bool) ([]float64, error) {
+	sc, err := pseudoLabelScores(cfg, weights, val, centered)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(sc))
+	for i, c := range sc {
+		out[i] = 100 * float64(c.MIoUCAM)
+	}
+	return out, nil
+}
+
+// pseudoLabelScores is pseudoLabelMIoUOpt's work: the scores at every
+// threshold.
+func pseudoLabelScores(cfg Config, weights string, val *data.Split, centered bool) ([]segmetrics.Scores, error) {
 	net, err := nn.NewClassifier(cfg.Arch, cfg.NumClasses, torch.CPU())
 	if err != nil {
 		return nil, err
@@ -393,9 +455,9 @@ func pseudoLabelMIoUOpt(cfg Config, weights string, val *data.Split, centered bo
 			}
 		}
 	}
-	out := make([]float64, len(confs))
+	out := make([]segmetrics.Scores, len(confs))
 	for i, c := range confs {
-		out[i] = 100 * float64(c.Scores().MIoUCAM)
+		out[i] = c.Scores()
 	}
 	return out, nil
 }
@@ -404,7 +466,18 @@ func pseudoLabelMIoUOpt(cfg Config, weights string, val *data.Split, centered bo
 // at scales 0.5, 1, 1.5, 2 and their flips, bicubic-upsampled to the image
 // size, averaged, clipped at 0 and divided by each channel's max + 1e-8.
 func multiScaleCAM(net nn.Classifier, img *imaging.RGB, norm augment.Norm, centered bool) ([]float32, error) {
-	ins, err := augment.MultiScale(img, augment.DefaultTestScales(), norm)
+	scales := augment.DefaultTestScales()
+	if v := os.Getenv("SYNTHGAP_SCALES"); v != "" { // a diagnostic: e.g. "1"
+		scales = nil
+		for _, f := range strings.Split(v, ",") {
+			x, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				return nil, fmt.Errorf("SYNTHGAP_SCALES: %w", err)
+			}
+			scales = append(scales, x)
+		}
+	}
+	ins, err := augment.MultiScale(img, scales, norm)
 	if err != nil {
 		return nil, err
 	}
