@@ -13,7 +13,13 @@
 // set for every seed; default: set s for seed s),
 // SYNTHGAP_METHODS (cam,l2g; also local, l2g-shape), SYNTHGAP_ITERS (1000),
 // SYNTHGAP_PRETRAIN_ITERS (1000), SYNTHGAP_PRETRAIN_LR, SYNTHGAP_THREADS
-// (2), SYNTHGAP_LR, SYNTHGAP_LOCAL (scheme:n:crop, default demo.yaml's).
+// (2), SYNTHGAP_LR, SYNTHGAP_LOCAL (scheme:n:crop, default demo.yaml's),
+// SYNTHGAP_BGTHR (loss.bg_threshold), SYNTHGAP_SIZE and SYNTHGAP_GEOM (the
+// data: image side, and JSON fields over synth.DefaultGeometry, e.g.
+// {"object_scale":{"min":0.6,"max":1.6}}; give each its own SYNTHGAP_DIR),
+// SYNTHGAP_PRETRAIN_CLASSES (a broader pre-training task) and
+// SYNTHGAP_SCALES (inference scales, a diagnostic; default 0.5,1,1.5,2).
+// docs/train.md ("The synthetic-data study") has the results.
 //
 // The multi-scale CAM inference, thresholded argmax and mIoU below are a
 // minimal version of stages/cam and the evaluation stage (spec §5–§7),
