@@ -77,7 +77,7 @@ type Geometry struct {
 	PartRadius float64 `json:"part_radius"`
 	PartOffset float64 `json:"part_offset"`
 
-	// ObjectScale, when set (Max > 0), draws a log-uniform factor per
+	// ObjectScale, when set (non-zero), draws a log-uniform factor per
 	// object that scales its body axes, stripe period and part radius
 	// together: objects of many sizes, as in real photographs, so that the
 	// nets meet at training time the sizes that multi-scale inference
