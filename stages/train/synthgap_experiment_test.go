@@ -423,14 +423,11 @@ func pseudoLabelMIoUOpt(cfg Config, weights string, val *data.Split, centered bo
 // pseudoLabelScores is pseudoLabelMIoUOpt's work: the scores at every
 // threshold.
 func pseudoLabelScores(cfg Config, weights string, val *data.Split, centered bool) ([]segmetrics.Scores, error) {
-	net, err := nn.NewClassifier(cfg.Arch, cfg.NumClasses, torch.CPU())
+	net, err := loadNet(cfg, weights)
 	if err != nil {
 		return nil, err
 	}
 	defer net.Store().Close()
-	if _, err := net.Store().Load(weights); err != nil {
-		return nil, err
-	}
 	confs := make([]*segmetrics.Confusion, len(gapThresholds))
 	for i := range confs {
 		confs[i] = segmetrics.New(cfg.NumClasses + 1)
@@ -522,20 +519,7 @@ func multiScaleCAM(net nn.Classifier, img *imaging.RGB, norm augment.Norm, cente
 // zero over the channels); a large difference between the two scores
 // shows the offset, set by the random head, in the CAMs.
 func TestSynthGapOffset(t *testing.T) {
-	root := envOr("SYNTHGAP_DIR", "/tmp/l2g-synthgap")
-	design := envOr("SYNTHGAP_DESIGN", "pretrain")
-	if err := torch.SetNumThreads(envInt(t, "SYNTHGAP_THREADS", 2)); err != nil {
-		t.Fatal(err)
-	}
-	base, err := LoadConfig("../../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, err := data.Open(context.Background(), data.Spec{Root: filepath.Join(root, "data", "val"), List: "val_cls.txt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, _ := filepath.Glob(filepath.Join(root, design, envOr("SYNTHGAP_RUNS", "*"), GlobalFile))
+	base, val, runs := savedRuns(t, "*", GlobalFile)
 	for _, w := range runs {
 		raw, err := pseudoLabelMIoUOpt(base, w, val, false)
 		if err != nil {
@@ -549,4 +533,43 @@ func TestSynthGapOffset(t *testing.T) {
 		cb, ci := bestOf(cen)
 		t.Logf("%s: CAM best %.1f (thr %.2f); centered best %.1f (thr %.2f)", filepath.Base(filepath.Dir(w)), rb, gapThresholds[ri], cb, gapThresholds[ci])
 	}
+}
+
+// savedRuns is the setup of the diagnostics that rescore finished runs: the
+// libtorch threads, demo.yaml, the val set, and the weight files named
+// file in the runs under SYNTHGAP_DIR/SYNTHGAP_DESIGN that match
+// SYNTHGAP_RUNS (default defRuns).
+func savedRuns(t *testing.T, defRuns, file string) (Config, *data.Split, []string) {
+	t.Helper()
+	root := envOr("SYNTHGAP_DIR", "/tmp/l2g-synthgap")
+	if err := torch.SetNumThreads(envInt(t, "SYNTHGAP_THREADS", 2)); err != nil {
+		t.Fatal(err)
+	}
+	base, err := LoadConfig("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := data.Open(context.Background(), data.Spec{Root: filepath.Join(root, "data", "val"), List: "val_cls.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := filepath.Glob(filepath.Join(root, envOr("SYNTHGAP_DESIGN", "pretrain"), envOr("SYNTHGAP_RUNS", defRuns), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, val, runs
+}
+
+// loadNet builds cfg's classifier on the CPU and loads weights into it;
+// the caller closes its Store.
+func loadNet(cfg Config, weights string) (nn.Classifier, error) {
+	net, err := nn.NewClassifier(cfg.Arch, cfg.NumClasses, torch.CPU())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := net.Store().Load(weights); err != nil {
+		net.Store().Close()
+		return nil, err
+	}
+	return net, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/l2g/l2g/internal/augment"
 	"github.com/l2g/l2g/internal/data"
-	"github.com/l2g/l2g/internal/nn"
 	"github.com/l2g/l2g/internal/torch"
 )
 
@@ -22,20 +21,7 @@ import (
 // nothing (every channel 0). It shows how far the local net's untrained
 // background channel takes object cells in the argmax.
 func TestSynthGapTarget(t *testing.T) {
-	root := envOr("SYNTHGAP_DIR", "/tmp/l2g-synthgap")
-	design := envOr("SYNTHGAP_DESIGN", "pretrain")
-	if err := torch.SetNumThreads(envInt(t, "SYNTHGAP_THREADS", 2)); err != nil {
-		t.Fatal(err)
-	}
-	base, err := LoadConfig("../../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, err := data.Open(context.Background(), data.Spec{Root: filepath.Join(root, "data", "val"), List: "val_cls.txt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, _ := filepath.Glob(filepath.Join(root, design, envOr("SYNTHGAP_RUNS", "l2g*"), LocalFile))
+	base, val, runs := savedRuns(t, "l2g*", LocalFile)
 	for _, w := range runs {
 		for _, which := range []string{LocalFile, GlobalFile} {
 			st, err := targetStats(base, filepath.Join(filepath.Dir(w), which), val)
@@ -61,14 +47,11 @@ func (s targetSummary) String() string {
 
 func targetStats(cfg Config, weights string, val *data.Split) (targetSummary, error) {
 	var sum targetSummary
-	net, err := nn.NewClassifier(cfg.Arch, cfg.NumClasses, torch.CPU())
+	net, err := loadNet(cfg, weights)
 	if err != nil {
 		return sum, err
 	}
 	defer net.Store().Close()
-	if _, err := net.Store().Load(weights); err != nil {
-		return sum, err
-	}
 	c := cfg.NumClasses
 	for i := range val.Items {
 		smp, err := val.Load(context.Background(), i)
@@ -135,31 +118,17 @@ func targetStats(cfg Config, weights string, val *data.Split) (targetSummary, er
 // folder, the per-class IoU, precision and recall of its pseudo-labels at
 // the best threshold: a collapse confined to one class shows there.
 func TestSynthGapPerClass(t *testing.T) {
-	root := envOr("SYNTHGAP_DIR", "/tmp/l2g-synthgap")
-	design := envOr("SYNTHGAP_DESIGN", "pretrain")
-	if err := torch.SetNumThreads(envInt(t, "SYNTHGAP_THREADS", 2)); err != nil {
-		t.Fatal(err)
-	}
-	base, err := LoadConfig("../../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, err := data.Open(context.Background(), data.Spec{Root: filepath.Join(root, "data", "val"), List: "val_cls.txt"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, _ := filepath.Glob(filepath.Join(root, design, envOr("SYNTHGAP_RUNS", "*"), envOr("SYNTHGAP_FILE", GlobalFile)))
+	base, val, runs := savedRuns(t, "*", envOr("SYNTHGAP_FILE", GlobalFile))
 	for _, w := range runs {
 		sc, err := pseudoLabelScores(base, w, val, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bi := 0
+		miou := make([]float64, len(sc))
 		for i := range sc {
-			if sc[i].MIoUCAM > sc[bi].MIoUCAM {
-				bi = i
-			}
+			miou[i] = float64(sc[i].MIoUCAM)
 		}
+		_, bi := bestOf(miou)
 		var b strings.Builder
 		for k := range sc[bi].IoU {
 			fmt.Fprintf(&b, " %d:%.0f(p%.0f r%.0f)", k, 100*float64(sc[bi].IoU[k]), 100*float64(sc[bi].Precision[k]), 100*float64(sc[bi].Recall[k]))
